@@ -1,0 +1,1 @@
+"""The pure domain: model and rules, no framework, database or clock."""
