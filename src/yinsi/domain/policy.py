@@ -183,6 +183,9 @@ class Feature(Sourced):
     id: str
     name: str
     kind: FeatureKind
+    kind_source: Source | None = Field(
+        default=None, description="where the text says basic/extended, or silent with the reasoning"
+    )
     purposes: list[str]
     collections: list[Collection] = Field(default_factory=list)
     legal_basis: LegalBasis
@@ -537,7 +540,7 @@ class Declaration(Model):
 def _fill_file(node: Any, file: str) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("source", "legal_basis_source") and isinstance(value, dict):
+            if key in ("source", "legal_basis_source", "kind_source") and isinstance(value, dict):
                 value.setdefault("file", file)
             else:
                 _fill_file(value, file)

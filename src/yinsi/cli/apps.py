@@ -1,0 +1,15 @@
+"""The Typer apps that command modules attach to (one module per area keeps them independent)."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Yinsi（隐私）：让隐私政策成真的引擎。", no_args_is_help=True, add_completion=False)
+policy_app = typer.Typer(help="隐私政策声明：校验、渲染、对比、合规检查、发布。", no_args_is_help=True)
+db_app = typer.Typer(help="Yinsi 自身数据库：创建与迁移。", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
