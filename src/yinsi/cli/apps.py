@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 
@@ -11,5 +13,6 @@ db_app = typer.Typer(help="Yinsi 自身数据库：创建与迁移。", no_args_
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 
-console = Console()
-err_console = Console(stderr=True)
+# Not a terminal (CI logs, pipes): use a wide fixed width so tables stay readable instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)

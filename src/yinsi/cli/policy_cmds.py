@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from yinsi.cli.apps import console, err_console, policy_app
 from yinsi.declarations import DeclarationError, load_declaration
+from yinsi.domain.changes import CRITERIA_ZH, PolicyDiff, diff_declarations
+from yinsi.domain.lint import SEVERITY_ZH, lint_declaration
+from yinsi.domain.policy import Declaration
 
 
 @policy_app.command("validate")
@@ -54,3 +59,100 @@ def policy_sources(
     if not bad:
         console.print(f"[green]通过[/green]：{len(files)} 个声明的引文均逐字出现在原文中。")
     raise typer.Exit(1 if bad else 0)
+
+
+def _load_or_exit(path: Path) -> Declaration:
+    try:
+        return load_declaration(path)
+    except DeclarationError as exc:
+        for p in exc.problems:
+            err_console.print(f"[red]声明无效[/red] {escape(str(p))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """A compact one-line rendering of a changed value for the table."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        text = " ".join(_short(v, limit) for v in value.values() if v not in (None, [], {}, False))
+    elif isinstance(value, list):
+        text = "、".join(_short(v, limit) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@policy_app.command("diff")
+def policy_diff(
+    old: Path = typer.Argument(..., help="旧版本声明"),
+    new: Path = typer.Argument(..., help="新版本声明"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """对比两个版本：列出每处变更，按六项重大变更情形分类，并给出需要重新取得的同意。"""
+    result = diff_declarations(_load_or_exit(old), _load_or_exit(new))
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    print_diff(result)
+
+
+def print_diff(result: PolicyDiff, limit: int | None = None) -> None:
+    """Human-readable diff: a table of changes, the criteria met and the consents to renew."""
+    kind_zh = {"added": "[green]新增[/green]", "removed": "[red]删除[/red]", "changed": "[yellow]变更[/yellow]"}
+    table = Table(title=f"隐私政策变更：{result.old_label} → {result.new_label}", show_lines=False)
+    table.add_column("类型", no_wrap=True)
+    table.add_column("位置", overflow="fold")
+    table.add_column("变更前", overflow="fold")
+    table.add_column("变更后", overflow="fold")
+    table.add_column("重大变更情形", no_wrap=True)
+    shown = result.changes if limit is None else [c for c in result.changes if c.criteria][:limit]
+    for c in shown:
+        table.add_row(kind_zh[c.kind], escape(c.path), escape(_short(c.before)), escape(_short(c.after)),
+                      "、".join(str(k) for k in c.criteria) or "—")
+    console.print(table)
+    if limit is not None and len(shown) < len(result.changes):
+        console.print(f"（共 {len(result.changes)} 处变更，此处列出属于重大变更情形的前 {len(shown)} 处；"
+                      "完整列表见 yinsi policy diff）")
+    console.print(f"[bold]是否重大变更[/bold]：{'是' if result.major else '否'}")
+    for k in result.criteria_met():
+        n = sum(1 for c in result.changes if k in c.criteria)
+        console.print(f"  情形{k}：{CRITERIA_ZH[k]}（{n} 处）")
+    if result.reconsent:
+        console.print("[bold]需要重新取得的同意（PIPL 14）[/bold]：")
+        for r in result.reconsent:
+            kind = "单独同意" if r.consent == "separate" else "重新同意隐私政策"
+            console.print(f"  • [{r.rule}] {kind}：{escape(r.reason)}", highlight=False)
+
+
+@policy_app.command("lint")
+def policy_lint(
+    files: list[Path] = typer.Argument(..., help="声明文件（YAML）"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """按 RULES.md 规则检查声明是否符合中国法律；发现错误时退出码为 1。"""
+    rows: list[dict[str, str]] = []
+    for f in files:
+        decl = _load_or_exit(f)
+        rows.extend({"file": str(f), **asdict(x)} for x in lint_declaration(decl))
+    errors = sum(1 for r in rows if r["severity"] == "error")
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print_findings(rows)
+        warnings = sum(1 for r in rows if r["severity"] == "warning")
+        console.print(f"共 {len(files)} 个声明：{errors} 个错误，{warnings} 个警告，"
+                      f"{len(rows) - errors - warnings} 个提示。")
+    raise typer.Exit(1 if errors else 0)
+
+
+def print_findings(rows: list[dict[str, str]]) -> None:
+    style = {"error": "red", "warning": "yellow", "info": "cyan"}
+    table = Table(show_lines=False)
+    for col in ("文件", "规则", "级别", "位置", "说明"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(escape(Path(r["file"]).name), r["rule"],
+                      f"[{style[r['severity']]}]{SEVERITY_ZH[r['severity']]}[/]",
+                      escape(r["path"]), escape(r["message"]))
+    console.print(table)

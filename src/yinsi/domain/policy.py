@@ -160,6 +160,9 @@ class FeaturePermission(Sourced):
 
     permission: str
     purpose: str | None = None
+    timing: Literal["on_use", "first_run", "app_update", "unstated"] = Field(
+        default="unstated", description="when the app asks: when the function starts, or up front (P1)"
+    )
 
 
 class SensitiveNotice(Sourced):
