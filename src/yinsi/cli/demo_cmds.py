@@ -1,0 +1,88 @@
+"""``yinsi demo``: the main job from the README, on the five seed declarations."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from yinsi.cli.apps import app, console
+from yinsi.cli.policy_cmds import print_diff
+from yinsi.declarations import load_declaration
+from yinsi.domain.changes import diff_declarations
+from yinsi.domain.lint import lint_declaration
+from yinsi.domain.policy import Declaration
+
+SEED_FILES = (
+    "weiliaoke-2020.yaml", "weiliaoke-2022.yaml", "jikeanjia-2020.yaml", "58jingxuan-2021.yaml",
+    "kehutong-2021.yaml",
+)
+
+
+def policies_dir(explicit: Path | None = None) -> Path:
+    """The seed declarations: ``--policies``, else ./policies, else the checkout's policies/."""
+    if explicit is not None:
+        return explicit
+    here = Path.cwd() / "policies"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[3] / "policies"
+
+
+@app.command("demo")
+def demo(
+    policies: Path | None = typer.Option(None, "--policies", help="种子声明所在目录（默认 ./policies）"),
+    out: Path = typer.Option(Path("out"), "--out", help="渲染结果输出目录"),
+) -> None:
+    """演示：加载五个种子声明，合规检查，渲染一份政策，对比微聊客两个版本。"""
+    base = policies_dir(policies)
+    missing = [f for f in SEED_FILES if not (base / f).is_file()]
+    if missing:
+        console.print(f"[red]找不到种子声明[/red]：{base} 下缺少 {'、'.join(missing)}")
+        raise typer.Exit(2)
+    decls: dict[str, Declaration] = {}
+    with console.status("加载并校验种子声明…"):
+        for name in SEED_FILES:
+            decls[name] = load_declaration(base / name)
+    console.print(Panel.fit("Yinsi（隐私）演示：一份声明，生成政策文本、双清单、版本对比与合规检查", style="bold"))
+
+    table = Table(title="一、五个种子声明的合规检查（RULES.md）")
+    for col in ("声明", "应用", "运营者", "生效日期", "功能", "个人信息项", "SDK", "错误", "警告", "提示", "主要问题（规则）"):
+        table.add_column(col, overflow="fold")
+    for name, d in decls.items():
+        findings = lint_declaration(d)
+        sev = Counter(f.severity for f in findings)
+        rules = Counter(f.rule for f in findings if f.severity == "error")
+        top = "、".join(f"{r}×{n}" if n > 1 else r for r, n in sorted(rules.items()))
+        table.add_row(
+            name.removesuffix(".yaml"), d.app.name, d.controller.legal_name.value or "未载明",
+            str(d.version.effective_date.value or "未载明"), str(len(d.features)),
+            str(len(d.collected_items())), str(len(d.sdks)), str(sev["error"]), str(sev["warning"]),
+            str(sev["info"]), top or "—",
+        )
+    console.print(table)
+    console.print("逐条结果：[bold]yinsi policy lint policies/*.yaml[/bold]（--json 供程序读取）")
+
+    render_name = "weiliaoke-2022.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from yinsi.render import render_html, render_lists, render_markdown
+    except ImportError:  # pragma: no cover - render is part of the package
+        console.print("[red]渲染模块不可用[/red]")
+        raise typer.Exit(2) from None
+    d = decls[render_name]
+    md_path = out / render_name.replace(".yaml", ".md")
+    html_path = out / render_name.replace(".yaml", ".html")
+    md_path.write_text(render_markdown(d), encoding="utf-8")
+    html_path.write_text(render_html(d), encoding="utf-8")
+    lists = render_lists(d)
+    console.print(f"\n[bold]二、渲染[/bold] {d.app.name}（{d.version.label}）隐私政策 → {md_path}、{html_path}")
+    console.print("  " + "；".join(f"{k}：{len(v)} 项" for k, v in lists.items() if isinstance(v, list)))
+
+    console.print("\n[bold]三、微聊客 2020 → 2022 版本对比[/bold]")
+    result = diff_declarations(decls["weiliaoke-2020.yaml"], decls["weiliaoke-2022.yaml"])
+    print_diff(result, limit=25)
+    console.print("完整对比：[bold]yinsi policy diff policies/weiliaoke-2020.yaml policies/weiliaoke-2022.yaml[/bold]")

@@ -1,0 +1,36 @@
+"""Yinsi's own database (自身数据库): tables, repositories, unit of work and Alembic migrations.
+
+Works on SQLite (the embedded default), PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL, utf8mb4).
+"""
+
+from __future__ import annotations
+
+from yinsi.storage.engine import display_url, make_engine, make_session_factory, parse_url, ping
+from yinsi.storage.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaNotCurrent, StorageError
+from yinsi.storage.migrate import current, downgrade, ensure_current, head, upgrade
+from yinsi.storage.repository import PolicyVersionRepository, TenantRepository
+from yinsi.storage.tables import Base, PolicyVersion, Tenant
+from yinsi.storage.uow import UnitOfWork
+
+__all__ = [
+    "Base",
+    "DatabaseUnavailable",
+    "InvalidDatabaseUrl",
+    "PolicyVersion",
+    "PolicyVersionRepository",
+    "SchemaNotCurrent",
+    "StorageError",
+    "Tenant",
+    "TenantRepository",
+    "UnitOfWork",
+    "current",
+    "display_url",
+    "downgrade",
+    "ensure_current",
+    "head",
+    "make_engine",
+    "make_session_factory",
+    "parse_url",
+    "ping",
+    "upgrade",
+]
