@@ -37,10 +37,10 @@ def test_missing_rights_are_listed_one_by_one_under_n4() -> None:
 
 
 def test_items_without_any_retention_are_n3_errors() -> None:
-    found = rules(("items: [\"*\"], period_days: null, determination: 使用服务期间", "items: [contact.mobile]"))
-    n3 = [f for f in lint_declaration(minimal(
-        ("items: [\"*\"], period_days: null, determination: 使用服务期间", "items: [contact.mobile], determination: 使用服务期间")))
-        if f.rule == "N3"]
+    default_rule = 'items: ["*"], period_days: null, determination: 使用服务期间'
+    found = rules((default_rule, "items: [contact.mobile]"))
+    only_mobile = minimal((default_rule, "items: [contact.mobile], determination: 使用服务期间"))
+    n3 = [f for f in lint_declaration(only_mobile) if f.rule == "N3"]
     assert ("N3", "error", "retention") in found  # no period or determination at all
     assert len(n3) == 1 and "面部" in n3[0].message and "手机号码" not in n3[0].message
 

@@ -84,5 +84,5 @@ def demo(
 
     console.print("\n[bold]三、微聊客 2020 → 2022 版本对比[/bold]")
     result = diff_declarations(decls["weiliaoke-2020.yaml"], decls["weiliaoke-2022.yaml"])
-    print_diff(result, limit=25)
+    print_diff(result, per_criterion=5)
     console.print("完整对比：[bold]yinsi policy diff policies/weiliaoke-2020.yaml policies/weiliaoke-2022.yaml[/bold]")

@@ -12,9 +12,10 @@ from rich.table import Table
 
 from yinsi.cli.apps import console, err_console, policy_app
 from yinsi.declarations import DeclarationError, load_declaration
-from yinsi.domain.changes import CRITERIA_ZH, PolicyDiff, diff_declarations
+from yinsi.domain.changes import CRITERIA_ZH, Change, PolicyDiff, diff_declarations
 from yinsi.domain.lint import SEVERITY_ZH, lint_declaration
 from yinsi.domain.policy import Declaration
+from yinsi.domain.taxonomy import taxonomy
 
 
 @policy_app.command("validate")
@@ -70,16 +71,31 @@ def _load_or_exit(path: Path) -> Declaration:
         raise typer.Exit(2) from None
 
 
+def _human(value: str) -> str:
+    """A taxonomy id shown with its Chinese name; other strings unchanged."""
+    tax = taxonomy()
+    if value in tax.items:
+        return tax.items[value].name
+    if value in tax.permissions:
+        return f"{tax.permissions[value].name}权限"
+    return value
+
+
 def _short(value: object, limit: int = 80) -> str:
     """A compact one-line rendering of a changed value for the table."""
     if value is None:
         return "—"
     if isinstance(value, dict):
-        text = " ".join(_short(v, limit) for v in value.values() if v not in (None, [], {}, False))
+        name = value.get("name") or value.get("text") or value.get("description")
+        if isinstance(name, str):  # a whole element: its name says what it is
+            text = name
+        else:
+            text = " ".join(_short(v, limit) for k, v in value.items()
+                            if v not in (None, [], {}, False) and k not in ("method", "timing", "required"))
     elif isinstance(value, list):
         text = "、".join(_short(v, limit) for v in value)
     else:
-        text = str(value)
+        text = _human(str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -97,8 +113,16 @@ def policy_diff(
     print_diff(result)
 
 
-def print_diff(result: PolicyDiff, limit: int | None = None) -> None:
-    """Human-readable diff: a table of changes, the criteria met and the consents to renew."""
+def _depth(path: str) -> int:
+    return path.count(".") + path.count("[")
+
+
+def print_diff(result: PolicyDiff, per_criterion: int | None = None) -> None:
+    """Human-readable diff: a table of changes, the criteria met and the consents to renew.
+
+    With ``per_criterion``, show only that many changes for each criterion met, the least nested first,
+    so that a summary shows whole elements (a new feature, a new SDK) before their details.
+    """
     kind_zh = {"added": "[green]新增[/green]", "removed": "[red]删除[/red]", "changed": "[yellow]变更[/yellow]"}
     table = Table(title=f"隐私政策变更：{result.old_label} → {result.new_label}", show_lines=False)
     table.add_column("类型", no_wrap=True)
@@ -106,13 +130,23 @@ def print_diff(result: PolicyDiff, limit: int | None = None) -> None:
     table.add_column("变更前", overflow="fold")
     table.add_column("变更后", overflow="fold")
     table.add_column("重大变更情形", no_wrap=True)
-    shown = result.changes if limit is None else [c for c in result.changes if c.criteria][:limit]
+    if per_criterion is None:
+        shown = result.changes
+    else:
+        picked: dict[str, Change] = {}
+        for k in result.criteria_met():
+            order = {"added": 0, "changed": 1, "removed": 2}
+            ranked = sorted((c for c in result.changes if k in c.criteria),
+                            key=lambda c: (_depth(c.path), order[c.kind]))
+            for c in ranked[:per_criterion]:
+                picked.setdefault(c.path, c)
+        shown = [c for c in result.changes if c.path in picked]
     for c in shown:
         table.add_row(kind_zh[c.kind], escape(c.path), escape(_short(c.before)), escape(_short(c.after)),
                       "、".join(str(k) for k in c.criteria) or "—")
     console.print(table)
-    if limit is not None and len(shown) < len(result.changes):
-        console.print(f"（共 {len(result.changes)} 处变更，此处列出属于重大变更情形的前 {len(shown)} 处；"
+    if len(shown) < len(result.changes):
+        console.print(f"（共 {len(result.changes)} 处变更，此处每种重大变更情形列出 {per_criterion} 处；"
                       "完整列表见 yinsi policy diff）")
     console.print(f"[bold]是否重大变更[/bold]：{'是' if result.major else '否'}")
     for k in result.criteria_met():
@@ -120,9 +154,12 @@ def print_diff(result: PolicyDiff, limit: int | None = None) -> None:
         console.print(f"  情形{k}：{CRITERIA_ZH[k]}（{n} 处）")
     if result.reconsent:
         console.print("[bold]需要重新取得的同意（PIPL 14）[/bold]：")
-        for r in result.reconsent:
+        listed = result.reconsent if per_criterion is None else result.reconsent[: 2 * per_criterion]
+        for r in listed:
             kind = "单独同意" if r.consent == "separate" else "重新同意隐私政策"
-            console.print(f"  • [{r.rule}] {kind}：{escape(r.reason)}", highlight=False)
+            console.print(f"  • {r.rule}｜{kind}：{escape(r.reason)}", highlight=False, soft_wrap=True)
+        if len(listed) < len(result.reconsent):
+            console.print(f"  …共 {len(result.reconsent)} 项，完整列表见 yinsi policy diff --json 的 reconsent")
 
 
 @policy_app.command("lint")

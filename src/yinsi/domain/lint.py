@@ -15,6 +15,7 @@ from yinsi.domain.policy import (
     RIGHT_ZH,
     DayUnit,
     Declaration,
+    RetentionRule,
     RightKind,
 )
 from yinsi.domain.taxonomy import LegalBasis, taxonomy
@@ -72,7 +73,7 @@ def _n1_controller(decl: Declaration) -> Iterator[Finding]:
     for f in decl.features:
         if not f.purposes:
             yield Finding("N1", "error", f"features[{f.id}].purposes", f"功能「{f.name}」未说明处理目的")
-        if not f.collections and not f.permissions:
+        if not f.collections and not f.permissions and not f.collects_nothing:
             yield Finding("N1", "info", f"features[{f.id}].collections",
                           f"功能「{f.name}」未列明收集的个人信息种类")
 
@@ -90,15 +91,17 @@ def _n2_sensitive_notice(decl: Declaration) -> Iterator[Finding]:
 
 @check
 def _n3_retention(decl: Declaration) -> Iterator[Finding]:
-    covered_all = any("*" in r.items and (r.period_days or r.determination) for r in decl.retention)
-    covered = {i for r in decl.retention if r.period_days or r.determination for i in r.items}
-    if not covered_all:
+    def states_period(r: RetentionRule) -> bool:
+        return bool(r.period_days or (r.determination and not r.generic))
+
+    covered = {i for r in decl.retention if states_period(r) for i in r.items}
+    if "*" not in covered:
         missing = [i for i in decl.collected_items() if i not in covered]
         if missing:
             yield Finding("N3", "error", "retention",
                           f"以下个人信息未载明保存期限或确定期限的方法：{_names(missing)}")
     for k, r in enumerate(decl.retention):
-        if r.action == "unstated" and (r.period_days or r.determination):
+        if r.action == "unstated" and states_period(r):
             scope = "全部个人信息" if "*" in r.items else _names(list(r.items))
             yield Finding("N3", "warning", f"retention[{k}].action", f"保存规则（{scope}）未说明期满后删除还是匿名化")
 
@@ -235,12 +238,16 @@ def _r9_r10_reply_times(decl: Declaration) -> Iterator[Finding]:
 
 # --- T: retention -----------------------------------------------------------------------------------
 
+THREE_YEARS = 3 * 365
+
+
 @check
 def _t2_transaction_hold(decl: Declaration) -> Iterator[Finding]:
     tx = [i for i in decl.collected_items() if i.startswith("transaction.") or i == "property.transaction_record"]
     if not tx:
         return
-    held = {i for r in decl.retention if r.legal_hold is not None for i in r.items}
+    held = {i for r in decl.retention
+            if r.legal_hold is not None and (r.legal_hold.min_days or 0) >= THREE_YEARS for i in r.items}
     if "*" not in held and not any(i in held for i in tx):
         yield Finding("T2", "warning", "retention",
                       f"收集交易信息（{_names(tx)}），未载明其法定保存期限（电子商务法 31：自交易完成之日起不少于三年）")

@@ -191,6 +191,7 @@ class Feature(Sourced):
     )
     purposes: list[str]
     collections: list[Collection] = Field(default_factory=list)
+    collects_nothing: bool = Field(default=False, description="the text says this function collects no PI")
     legal_basis: LegalBasis
     legal_basis_source: Source | None = None
     permissions: list[FeaturePermission] = Field(default_factory=list)
@@ -278,6 +279,10 @@ class RetentionRule(Sourced):
     items: list[str] = Field(description="PI item ids, or ['*'] for a policy-wide default")
     period_days: int | None = Field(default=None, ge=1)
     determination: str | None = Field(default=None, description="how the period is determined")
+    generic: bool = Field(
+        default=False,
+        description="the text only restates the principle (目的所必需的期间) without a period or a way to determine it",
+    )
     trigger: str | None = None
     action: RetentionAction = "unstated"
     legal_hold: LegalHold | None = None

@@ -13,10 +13,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from yinsi.domain.policy import CHANNEL_KIND_ZH, RIGHT_ZH, Channel, Declaration, RightKind
+from yinsi.domain.policy import CHANNEL_KIND_ZH, RIGHT_ZH, Channel, Declaration, Feature, RightKind
 from yinsi.domain.taxonomy import LEGAL_BASIS_ZH, LegalBasis, Permission, taxonomy
 from yinsi.render import labels
-from yinsi.render.lists import build_lists, item_ref
+from yinsi.render.lists import ItemRef, build_lists, item_ref
 
 # (anchor, title) of the top-level sections, in order; the table of contents is built from this.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -68,8 +68,10 @@ def safe_url(value: str | None) -> str | None:
 
 
 def channel_zh(c: Channel) -> str:
-    """``电话：400-000-0000``."""
+    """``电话：400-000-0000``; a channel of kind ``other`` is just its value."""
     kind = CHANNEL_KIND_ZH.get(c.kind, c.kind)
+    if c.kind == "other" and c.value:
+        return c.value
     return f"{kind}：{c.value}" if c.value else kind
 
 
@@ -85,15 +87,21 @@ def permission(permission_id: str) -> Permission:
     return taxonomy().permission(permission_id)
 
 
+def sensitive_items(feature: Feature) -> list[ItemRef]:
+    """The sensitive PI items a feature collects (they need the PIPL 30 notice)."""
+    return [r for r in (item_ref(c.item) for c in feature.collections) if r.sensitive]
+
+
 def _globals() -> dict[str, Any]:
     helpers: dict[str, Callable[..., Any]] = {
-        "item": item_ref, "permission": permission, "channel_zh": channel_zh, "right_zh": right_zh,
+        "item_ref": item_ref, "permission": permission, "channel_zh": channel_zh, "right_zh": right_zh,
         "basis_zh": basis_zh, "date_zh": labels.date_zh, "days_zh": labels.days_zh, "yes_no": labels.yes_no,
-        "cn": cn_number, "safe_url": safe_url,
+        "cn": cn_number, "safe_url": safe_url, "sensitive_items": sensitive_items,
     }
     return {
         **helpers,
         "NOT_STATED": labels.NOT_STATED,
+        "CANCEL": RightKind.CANCEL_ACCOUNT,
         "MARK": labels.SENSITIVE_MARK,
         "SECTIONS": SECTIONS,
         "CHANNEL_KIND_ZH": CHANNEL_KIND_ZH,
@@ -120,6 +128,7 @@ def _env(fmt: str) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_escape
+    env.filters["item_ref"] = item_ref
     env.globals.update(_globals())
     return env
 
@@ -130,11 +139,13 @@ def _context(decl: Declaration) -> dict[str, Any]:
 
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_TIGHT_HEADING = re.compile(r"(?<=[^\n])\n(?=#{1,6} )")
 
 
 def render_markdown(decl: Declaration) -> str:
     """The policy as Markdown (zh-CN); sensitive PI is **bold** and marked 【敏感】 (N10)."""
     text = _env("md").get_template("policy.md.j2").render(_context(decl))
+    text = _TIGHT_HEADING.sub("\n\n", text)
     return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
 
 
