@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yinsi.cli import demo_cmds, policy_cmds  # noqa: F401  (importing registers the commands)
+from yinsi.cli import db_cmds, demo_cmds, policy_cmds, render_cmds  # noqa: F401  (importing registers the commands)
 from yinsi.cli.apps import app
 
 __all__ = ["app"]

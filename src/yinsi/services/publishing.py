@@ -149,6 +149,7 @@ def _check_lengths(decl: Declaration, by: str | None) -> None:
 
 
 def _render(decl: Declaration) -> str:
+    """The policy text; imported lazily (rendering loads templates)."""
     try:
         from yinsi.render import render_markdown
     except ImportError as exc:
@@ -157,17 +158,14 @@ def _render(decl: Declaration) -> str:
 
 
 def _lint_counts(decl: Declaration) -> tuple[int, int]:
+    """Numbers of lint errors and warnings (informational findings are not counted)."""
     try:
-        from yinsi.lint import lint_declaration
+        from yinsi.domain.lint import lint_declaration
     except ImportError as exc:
         raise PublishError(f"无法进行合规检查：检查模块不可用（{exc}）") from None
-    errors = warnings = 0
-    for finding in lint_declaration(decl):
-        severity = getattr(finding.severity, "value", finding.severity)
-        if severity == "error":
-            errors += 1
-        elif severity == "warning":
-            warnings += 1
+    findings = lint_declaration(decl)
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = sum(1 for f in findings if f.severity == "warning")
     return errors, warnings
 
 
@@ -191,6 +189,8 @@ def publish(
     content), ``PublishError`` and ``yinsi.storage.StorageError`` (database problems).
     ``now`` is the publication time (timezone-aware; default: the current UTC time).
     """
+    if now is not None and now.utcoffset() is None:
+        raise ValueError("publish(now=...) needs a timezone-aware datetime")
     path = Path(decl_path)
     text = _read_exact(path)
     decl = parse_declaration(text, str(path))
@@ -208,10 +208,12 @@ def publish(
                 existing = uow.versions.get(tenant_id, label)
                 if existing is not None:
                     return _same_or_conflict(existing, declaration_hash)
-                if uow.tenants.get(tenant_id) is None:
-                    uow.tenants.add(Tenant(id=tenant_id, name=decl.app.name, created_at=published_at))
+                tenant = uow.tenants.get(tenant_id)
+                if tenant is None:
+                    tenant = Tenant(id=tenant_id, name=decl.app.name, created_at=published_at)
+                    uow.tenants.add(tenant)
                 row = PolicyVersion(
-                    tenant_id=tenant_id,
+                    tenant=tenant,
                     label=label,
                     app_name=decl.app.name,
                     controller_name=decl.controller.legal_name.value,

@@ -17,7 +17,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from yinsi.storage.engine import display_url, make_engine, ping
+from yinsi.storage.engine import display_url, make_engine, parse_url, ping
 from yinsi.storage.errors import SchemaNotCurrent, StorageError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -65,8 +65,15 @@ def _newer_error(url: str | URL, rev: str) -> StorageError:
 
 
 def current(url: str | URL) -> str | None:
-    """The database's revision, or ``None`` if it has never been migrated."""
-    engine = make_engine(url)
+    """The database's revision, or ``None`` if it has never been migrated.
+
+    A SQLite file that does not exist is reported as ``None`` without being created.
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not parsed.database.startswith("file:") and not Path(parsed.database).expanduser().exists():
+        return None
+    engine = make_engine(parsed)
     try:
         ping(engine)
         with engine.connect() as conn:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Integer, MetaData, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from yinsi.storage.types import LargeText, UTCDateTime
 
@@ -80,3 +80,6 @@ class PolicyVersion(Base):
     lint_warnings: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     published_by: Mapped[str | None] = mapped_column(String(NAME_LEN))
+
+    #: The owning tenant; it also orders inserts (tenant before version). Never loaded implicitly.
+    tenant: Mapped[Tenant] = relationship(lazy="raise")
