@@ -15,6 +15,7 @@ from yinsi.declarations import load_declaration
 from yinsi.domain.changes import diff_declarations
 from yinsi.domain.lint import lint_declaration
 from yinsi.domain.policy import Declaration
+from yinsi.storage.engine import display_url
 
 SEED_FILES = (
     "weiliaoke-2020.yaml", "weiliaoke-2022.yaml", "jikeanjia-2020.yaml", "58jingxuan-2021.yaml",
@@ -86,3 +87,25 @@ def demo(
     result = diff_declarations(decls["weiliaoke-2020.yaml"], decls["weiliaoke-2022.yaml"])
     print_diff(result, per_criterion=5)
     console.print("完整对比：[bold]yinsi policy diff policies/weiliaoke-2020.yaml policies/weiliaoke-2022.yaml[/bold]")
+
+    from yinsi.config import database_url
+    from yinsi.services.publishing import PublishError, VersionConflict, history, publish
+    from yinsi.storage.errors import StorageError
+
+    url = database_url()
+    console.print(f"\n[bold]四、发布与存档[/bold]（数据库：{display_url(url)}）")
+    try:
+        for name in SEED_FILES:
+            try:
+                publish(base / name, url=url, by="yinsi demo")
+            except VersionConflict as exc:  # the seed was edited since the last demo: keep the archive intact
+                console.print(f"  [yellow]未重新发布[/yellow] {name}：{exc}（已存档的版本保持不变）")
+        versions = history("weiliaoke", url=url)
+    except (PublishError, StorageError) as exc:
+        console.print(f"[red]发布失败[/red]：{exc}")
+        raise typer.Exit(1) from None
+    for v in versions:
+        console.print(f"  微聊客 {v.label}：生效 {v.effective_date or '未载明'}，运营者 {v.controller_name}，"
+                      f"文本哈希 {v.declaration_hash[:12]}，{v.lint_errors} 个错误 / {v.lint_warnings} 个警告")
+    console.print("历史版本：[bold]yinsi policy history weiliaoke[/bold]；旧版全文："
+                  "[bold]yinsi policy show weiliaoke 2020-06-07[/bold]")
