@@ -5,6 +5,7 @@ Works on SQLite (the embedded default), PostgreSQL (psycopg 3) and MariaDB/MySQL
 
 from __future__ import annotations
 
+from yinsi.storage import consent_tables  # noqa: F401  (registers the ledger tables on Base.metadata)
 from yinsi.storage.engine import display_url, make_engine, make_session_factory, parse_url, ping
 from yinsi.storage.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaNotCurrent, StorageError
 from yinsi.storage.migrate import current, downgrade, ensure_current, head, upgrade

@@ -1,0 +1,23 @@
+"""Envelope-encryption keys and protected data (issue 5).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Placeholder in the chain; filled in when its tables are added."""
+
+
+def downgrade() -> None:
+    """Placeholder in the chain."""
