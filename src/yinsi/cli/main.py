@@ -1,8 +1,18 @@
-"""Entry point of the ``yinsi`` command: importing the command modules registers their commands."""
+"""Entry point of the ``yinsi`` command.
+
+Every module named ``*_cmds`` in this package registers its commands on import; importing them all here
+means adding a command area is adding one module.
+"""
 
 from __future__ import annotations
 
-from yinsi.cli import db_cmds, demo_cmds, policy_cmds, render_cmds  # noqa: F401  (importing registers the commands)
+import importlib
+import pkgutil
+
+from yinsi.cli import __path__ as _cli_path
 from yinsi.cli.apps import app
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(_cli_path) if m.name.endswith("_cmds")):
+    importlib.import_module(f"yinsi.cli.{_module}")
 
 __all__ = ["app"]
