@@ -57,6 +57,7 @@ class ConsentEvent(Base):
     purposes: Mapped[str] = mapped_column(LargeText)
     items: Mapped[str] = mapped_column(LargeText)
     recipients: Mapped[str] = mapped_column(LargeText)
+    disclosures: Mapped[str] = mapped_column(LargeText)
     controller: Mapped[str] = mapped_column(String(NAME_LEN))
     storage_location: Mapped[str | None] = mapped_column(String(NAME_LEN))
     retention: Mapped[str | None] = mapped_column(LargeText)

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("purposes", LARGE_TEXT, nullable=False),
         sa.Column("items", LARGE_TEXT, nullable=False),
         sa.Column("recipients", LARGE_TEXT, nullable=False),
+        sa.Column("disclosures", LARGE_TEXT, nullable=False),
         sa.Column("controller", sa.String(500), nullable=False),
         sa.Column("storage_location", sa.String(500), nullable=True),
         sa.Column("retention", LARGE_TEXT, nullable=True),

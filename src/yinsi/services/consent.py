@@ -1,0 +1,407 @@
+"""Use cases of the consent ledger and the gate: record consents and permissions, decide, report.
+
+The gate's decisions are fast because each subject's state is cached in process and invalidated on every
+new event for that subject; within a cached state, decisions for the same request are memoised. Every
+decision is appended to a processing record; records are buffered and written in batches (``flush``,
+and always before ``report`` or ``close``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from yinsi.config import database_url, is_default_database
+from yinsi.declarations import parse_declaration
+from yinsi.domain.changes import diff_declarations
+from yinsi.domain.consent import (
+    POLICY,
+    ConsentEvent,
+    ConsentRejected,
+    EventType,
+    PermissionEvent,
+    PermissionEventType,
+    SubjectState,
+    apply_consent,
+    apply_permission,
+    birth_date_from_id_number,
+    declared_disclosures,
+    disclosures_hash,
+    replay,
+    required_consent_kind,
+    scope_kind,
+    validate_event,
+)
+from yinsi.domain.gate import CompiledPolicy, Decision, PromptDecision, Request, decide, may_ask_permission, outdated_scopes
+from yinsi.domain.policy import Declaration
+from yinsi.domain.taxonomy import Action, ConsentKind, taxonomy
+from yinsi.storage.engine import make_engine, make_session_factory
+from yinsi.storage.ledger import LedgerRepository
+from yinsi.storage.migrate import ensure_current
+from yinsi.storage.repository import PolicyVersionRepository
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class NoPublishedPolicy(LookupError):
+    """The tenant has published no policy version yet."""
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"租户 {tenant} 尚未发布隐私政策；请先运行：yinsi policy publish 声明文件")
+
+
+@dataclass
+class _Cached:
+    state: SubjectState
+    memo: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
+
+
+class ConsentService:
+    """The ledger and the gate over one database (default: Yinsi's configured database)."""
+
+    def __init__(self, url: str | None = None, *, clock: Clock = utcnow, cache_size: int = 100_000,
+                 record_batch: int = 1000) -> None:
+        self.url = url or database_url()
+        ensure_current(self.url, auto_upgrade=is_default_database(self.url))
+        self.engine = make_engine(self.url)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.clock = clock
+        self.cache_size = cache_size
+        self.record_batch = record_batch
+        self._policies: dict[str, CompiledPolicy] = {}
+        self._states: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        self._records: list[dict[str, Any]] = []
+        self._policy_hashes: dict[tuple[str, str], str] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.flush()
+        self.engine.dispose()
+
+    def __enter__(self) -> ConsentService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- policies -------------------------------------------------------------------------------------
+    def policy(self, tenant: str) -> CompiledPolicy:
+        """The tenant's current policy (latest published version), with what older consents lost."""
+        p = self._policies.get(tenant)
+        if p is None:
+            p = self._load_policy(tenant)
+            self._policies[tenant] = p
+        return p
+
+    def reload_policies(self) -> None:
+        """Forget compiled policies and cached states (after a new version is published)."""
+        self._policies.clear()
+        self._states.clear()
+
+    def _load_policy(self, tenant: str) -> CompiledPolicy:
+        with self.sessions() as s:
+            versions = PolicyVersionRepository(s).list_for_tenant(tenant)
+            if not versions:
+                raise NoPublishedPolicy(tenant)
+            texts = [(v.label, v.declaration_yaml) for v in versions]
+        decls = [parse_declaration(text, f"{tenant}@{label}") for label, text in texts]
+        current = decls[-1]
+        outdated = {d.version.label: outdated_scopes(diff_declarations(d, current).reconsent) for d in decls[:-1]}
+        return CompiledPolicy(current, outdated)
+
+    def _policy_hash(self, decl: Declaration) -> str:
+        """The hash of the policy text shown: the rendered Markdown of this version (computed once)."""
+        key = (decl.tenant, decl.version.label)
+        h = self._policy_hashes.get(key)
+        if h is None:
+            from yinsi.declarations import text_hash
+            from yinsi.render import render_markdown
+
+            h = self._policy_hashes[key] = text_hash(render_markdown(decl))
+        return h
+
+    # --- subjects -------------------------------------------------------------------------------------
+    def register_subject(self, tenant: str, subject: str, *, birth_date: date | None = None,
+                         id_number: str | None = None) -> date | None:
+        """Record what the gate needs of a person; from an ID number only the birth date is kept."""
+        if id_number is not None:
+            birth_date = birth_date_from_id_number(id_number)
+        self.policy(tenant)  # the tenant must exist (a published policy)
+        with self.sessions() as s:
+            LedgerRepository(s).put_subject(tenant, subject, birth_date, self.clock())
+            s.commit()
+        self._states.pop((tenant, subject), None)
+        return birth_date
+
+    # --- consent events ---------------------------------------------------------------------------------
+    def make_event(self, tenant: str, subject: str, scope: str, event: EventType | str = EventType.GIVEN, *,
+                   kind: ConsentKind | str | None = None, channel: str = "app",
+                   disclosures: Mapping[str, str] | None = None, at: datetime | None = None,
+                   actor: str | None = None, collection_method: str = "click",
+                   shown_hash: str | None = None) -> ConsentEvent:
+        """A validated consent event for the tenant's current policy version (27560 fields filled from the
+        declaration; disclosures the declaration states are added to those the dialog showed)."""
+        policy = self.policy(tenant)
+        decl = policy.decl
+        ev_type = EventType(event)
+        ck = ConsentKind(kind) if kind is not None else required_consent_kind(scope)
+        shown = {**declared_disclosures(decl, scope), **(disclosures or {})}
+        purposes, items, recipients = _scope_contents(decl, scope)
+        ev = ConsentEvent(
+            record_id=str(uuid.uuid4()), tenant=tenant, subject=subject, scope=scope, kind=ck, event=ev_type,
+            policy_label=policy.label,
+            shown_hash=shown_hash or (disclosures_hash(shown) if scope != POLICY else self._policy_hash(decl)),
+            event_time=at or self.clock(), purposes=purposes, items=items, recipients=recipients,
+            disclosures=shown, controller=decl.controller.legal_name.value or "",
+            storage_location=decl.storage.location, retention=_retention_text(decl),
+            withdrawal_method=_withdrawal_text(decl), channel=channel, collection_method=collection_method,
+            actor=actor,
+        )
+        validate_event(decl, ev)
+        return ev
+
+    def record_consent(self, tenant: str, subject: str, scope: str, event: EventType | str = EventType.GIVEN,
+                       **kwargs: Any) -> ConsentEvent:
+        """Validate and append one consent event; the projection and the cache follow."""
+        ev = self.make_event(tenant, subject, scope, event, **kwargs)
+        self.append_consents([ev])
+        return ev
+
+    def append_consents(self, events: Sequence[ConsentEvent]) -> list[int]:
+        """Append already validated events in one transaction (batched ingest), updating the projection."""
+        if not events:
+            return []
+        now = self.clock()
+        by_tenant: dict[str, list[tuple[int, ConsentEvent]]] = {}
+        with self.sessions() as s:
+            repo = LedgerRepository(s)
+            ids = repo.add_consent_events(events, now)
+            for event_id, ev in zip(ids, events, strict=True):
+                by_tenant.setdefault(ev.tenant, []).append((event_id, ev))
+            for tenant, evs in by_tenant.items():
+                touched: dict[str, SubjectState] = {}
+                for event_id, ev in evs:
+                    st = touched.setdefault(ev.subject, SubjectState())
+                    apply_consent(st, ev, event_id)
+                repo.save_consent_states(tenant, {subj: st.consents for subj, st in touched.items()})
+            s.commit()
+        for ev in events:
+            self._states.pop((ev.tenant, ev.subject), None)
+        return ids
+
+    # --- permissions ------------------------------------------------------------------------------------
+    def record_permission(self, tenant: str, subject: str, device: str, permission: str,
+                          event: PermissionEventType | str, *, at: datetime | None = None,
+                          feature: str | None = None) -> PermissionEvent:
+        """Append a device-permission event (granted, denied, revoked); the permission must be one the
+        declaration asks for (P1)."""
+        decl = self.policy(tenant).decl
+        taxonomy().permission(permission)
+        declared = {p.permission: f.id for f in decl.features for p in f.permissions}
+        if permission not in declared:
+            raise ConsentRejected(f"隐私政策未声明申请{taxonomy().permission(permission).name}权限（P1）")
+        if feature is not None and (decl.feature(feature) is None or permission not in {
+                p.permission for p in decl.feature(feature).permissions}):  # type: ignore[union-attr]
+            raise ConsentRejected(f"功能「{feature}」未声明申请该权限（P1）")
+        ev = PermissionEvent(tenant, subject, device, permission, PermissionEventType(event), at or self.clock(),
+                             feature)
+        with self.sessions() as s:
+            repo = LedgerRepository(s)
+            event_id = repo.add_permission_event(ev, self.clock())
+            state = repo.load_state(tenant, subject)
+            apply_permission(state, ev, event_id)
+            repo.save_permission_state(tenant, subject, device, permission, state.permissions[(device, permission)])
+            s.commit()
+        self._states.pop((tenant, subject), None)
+        return ev
+
+    def may_ask(self, tenant: str, subject: str, device: str, permission: str, *, at: datetime | None = None,
+                quiet_hours: float = 48) -> PromptDecision:
+        """C8: may the app ask for this permission now?"""
+        return may_ask_permission(self.state(tenant, subject), device, permission, at or self.clock(), quiet_hours)
+
+    # --- the gate ----------------------------------------------------------------------------------------
+    def state(self, tenant: str, subject: str) -> SubjectState:
+        return self._cached(tenant, subject).state
+
+    def _cached(self, tenant: str, subject: str) -> _Cached:
+        key = (tenant, subject)
+        c = self._states.get(key)
+        if c is None:
+            with self.sessions() as s:
+                c = _Cached(LedgerRepository(s).load_state(tenant, subject))
+            self._states[key] = c
+            if len(self._states) > self.cache_size:
+                self._states.popitem(last=False)
+        return c
+
+    def check(self, tenant: str, subject: str, action: Action | str, *, feature: str | None = None,
+              purpose: str | None = None, items: Iterable[str] = (), recipient: str | None = None,
+              destination: str | None = None, device: str | None = None, actor: str | None = None,
+              at: datetime | None = None, record: bool = True) -> Decision:
+        """Decide, and append the decision to the processing record."""
+        req = Request(tenant, subject, Action(action), feature, purpose, tuple(items), recipient, destination, device)
+        return self.decide(req, actor=actor, at=at, record=record)
+
+    def decide(self, req: Request, *, actor: str | None = None, at: datetime | None = None,
+               record: bool = True) -> Decision:
+        now = at or self.clock()
+        policy = self.policy(req.tenant)
+        cached = self._cached(req.tenant, req.subject)
+        key = (req.key(), req.device, now.date())
+        decision = cached.memo.get(key)
+        if decision is None:
+            decision = decide(policy, cached.state, req, now)
+            cached.memo[key] = decision
+        if record:
+            self._records.append({
+                "tenant_id": req.tenant, "subject_id": req.subject, "action": req.action.value,
+                "feature": decision.feature, "purpose": req.purpose, "items": list(req.items),
+                "recipient": req.recipient, "destination": req.destination, "allowed": decision.allowed,
+                "basis": decision.basis.value if decision.basis else None, "decision": decision,
+                "policy_label": decision.policy_label, "actor": actor, "decided_at": now,
+            })
+            if len(self._records) >= self.record_batch:
+                self.flush()
+        return decision
+
+    def flush(self) -> int:
+        """Write buffered processing records; returns how many."""
+        if not self._records:
+            return 0
+        rows = []
+        for r in self._records:
+            d: Decision = r["decision"]
+            rows.append({**{k: v for k, v in r.items() if k != "decision"},
+                         "items": json.dumps(r["items"], ensure_ascii=False),
+                         "reasons": json.dumps(d.to_json()["reasons"] + d.to_json()["missing"], ensure_ascii=False)})
+        with self.sessions() as s:
+            LedgerRepository(s).add_processing_records(rows)
+            s.commit()
+        n = len(rows)
+        self._records.clear()
+        return n
+
+    # --- projection rebuild ------------------------------------------------------------------------------
+    def rebuild(self, tenant: str) -> int:
+        """Rebuild the tenant's projections from its events; returns the number of subjects."""
+        with self.sessions() as s:
+            repo = LedgerRepository(s)
+            consents = repo.consent_events(tenant)
+            permissions = repo.permission_events(tenant)
+            repo.clear_projections(tenant)
+            by_subject: dict[str, tuple[list[tuple[int, ConsentEvent]], list[tuple[int, PermissionEvent]]]] = {}
+            for eid, ev in consents:
+                by_subject.setdefault(ev.subject, ([], []))[0].append((eid, ev))
+            for eid, pev in permissions:
+                by_subject.setdefault(pev.subject, ([], []))[1].append((eid, pev))
+            states = {subj: replay(c, p) for subj, (c, p) in by_subject.items()}
+            repo.save_consent_states(tenant, {subj: st.consents for subj, st in states.items()})
+            for subj, st in states.items():
+                for (device, perm), pst in st.permissions.items():
+                    repo.save_permission_state(tenant, subj, device, perm, pst)
+            s.commit()
+        self._states.clear()
+        return len(states)
+
+    def projection(self, tenant: str) -> list[tuple[Any, ...]]:
+        with self.sessions() as s:
+            return LedgerRepository(s).projection_rows(tenant)
+
+    # --- the person's own lists (双清单) -----------------------------------------------------------------
+    def report(self, tenant: str, subject: str) -> dict[str, Any]:
+        """What was actually collected and shared about this person, by whom and for what, from the
+        processing records of allowed decisions."""
+        self.flush()
+        decl = self.policy(tenant).decl
+        tax = taxonomy()
+        with self.sessions() as s:
+            records = LedgerRepository(s).processing_records(tenant, subject)
+            consent_events = LedgerRepository(s).consent_events(tenant, subject)
+        collected: dict[str, dict[str, Any]] = {}
+        shared: dict[tuple[str, str], dict[str, Any]] = {}
+        refused = 0
+        for r in records:
+            if not r.allowed:
+                refused += 1
+                continue
+            items = json.loads(r.items)
+            f = decl.feature(r.feature) if r.feature else None
+            purpose = r.purpose or ("；".join(f.purposes) if f else "")
+            when = r.decided_at.isoformat()
+            if r.action in (Action.COLLECT.value, Action.USE.value, Action.AUTOMATED_DECISION.value):
+                for i in items:
+                    e = collected.setdefault(i, {"item": i, "name": tax.item(i).name, "sensitive": tax.is_sensitive(i),
+                                                 "features": [], "purposes": [], "actions": [], "times": 0,
+                                                 "first": when, "last": when, "basis": []})
+                    _add(e["features"], f.name if f else r.feature)
+                    _add(e["purposes"], purpose)
+                    _add(e["actions"], r.action)
+                    _add(e["basis"], r.basis)
+                    e["times"] += 1
+                    e["last"] = when
+            elif r.recipient:
+                rec = decl.recipient(r.recipient)
+                for i in items:
+                    e = shared.setdefault((r.recipient, i), {
+                        "recipient": r.recipient, "recipient_name": rec.name if rec else r.recipient,
+                        "item": i, "name": tax.item(i).name, "action": r.action,
+                        "purpose": (rec.purpose if rec and rec.purpose else purpose), "times": 0,
+                        "first": when, "last": when})
+                    e["times"] += 1
+                    e["last"] = when
+        consents = {}
+        for _, ev in consent_events:
+            consents[ev.scope] = {"scope": ev.scope, "event": ev.event.value, "kind": ev.kind.value,
+                                  "policy": ev.policy_label, "time": ev.event_time.isoformat()}
+        return {"tenant": tenant, "subject": subject, "policy": decl.version.label,
+                "collected": list(collected.values()), "shared": list(shared.values()),
+                "consents": list(consents.values()), "refused_requests": refused}
+
+
+def _add(values: list[Any], value: Any) -> None:
+    if value and value not in values:
+        values.append(value)
+
+
+def _scope_contents(decl: Declaration, scope: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Purposes, PI items and recipients a consent of this scope covers, from the declaration."""
+    kind = scope_kind(scope)
+    parts = scope.split(":")
+    if kind == "feature":
+        f = decl.feature(parts[1])
+        return (tuple(f.purposes), tuple(f.item_ids()), ()) if f else ((), (), ())
+    if kind == "item":
+        f = decl.feature(parts[1])
+        return (tuple(f.purposes) if f else (), (parts[2],), ())
+    if kind in ("recipient", "cross_border"):
+        r = decl.recipient(parts[1])
+        return ((r.purpose,) if r and r.purpose else (), tuple(r.items) if r else (), (parts[1],))
+    purposes = tuple(p for f in decl.features for p in f.purposes)
+    return (purposes, tuple(decl.collected_items()), tuple(r.id for r in decl.recipients))
+
+
+def _retention_text(decl: Declaration) -> str | None:
+    parts = [r.determination or (f"{r.period_days}天" if r.period_days else "") for r in decl.retention]
+    text = "；".join(p for p in parts if p)
+    return text or None
+
+
+def _withdrawal_text(decl: Declaration) -> str | None:
+    from yinsi.domain.policy import RightKind
+
+    r = decl.right(RightKind.WITHDRAW_CONSENT)
+    if r is None:
+        return None
+    return "；".join(c.value for c in r.channels if c.value) or None
