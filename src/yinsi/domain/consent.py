@@ -294,11 +294,12 @@ def validate_event(decl: Declaration, event: ConsentEvent) -> None:
     check_scope(decl, event.scope)
     need = required_consent_kind(event.scope)
     if event.event in (EventType.GIVEN, EventType.RENEWED):
-        if need is ConsentKind.SEPARATE and event.kind not in (ConsentKind.SEPARATE, ConsentKind.WRITTEN):
+        if need is ConsentKind.SEPARATE and event.kind not in (ConsentKind.SEPARATE, ConsentKind.WRITTEN,
+                                                                ConsentKind.GUARDIAN):
             raise ConsentRejected(f"「{event.scope}」需要单独同意，勾选同意隐私政策不构成单独同意（C4）")
         if need is ConsentKind.GUARDIAN and event.kind is not ConsentKind.GUARDIAN:
             raise ConsentRejected("未成年人的同意须由其父母或其他监护人作出（M1）")
-        if need is ConsentKind.GUARDIAN and not event.actor:
+        if (need is ConsentKind.GUARDIAN or event.kind is ConsentKind.GUARDIAN) and not event.actor:
             raise ConsentRejected("监护人同意须记录作出同意的监护人（M1）", ["guardian"])
         required = _required_for(decl, event.scope)
         missing = [k for k in required if not (event.disclosures.get(k) or "").strip()]

@@ -145,8 +145,9 @@ class LedgerRepository:
         subjects = list(subject_states)
         for chunk_start in range(0, len(subjects), 500):
             chunk = subjects[chunk_start:chunk_start + 500]
-            existing.update(self.session.execute(select(ConsentStateRow.subject_id, ConsentStateRow.scope).where(
-                ConsentStateRow.tenant_id == tenant, ConsentStateRow.subject_id.in_(chunk))).tuples())
+            existing.update((r[0], r[1]) for r in self.session.execute(
+                select(ConsentStateRow.subject_id, ConsentStateRow.scope).where(
+                    ConsentStateRow.tenant_id == tenant, ConsentStateRow.subject_id.in_(chunk))))
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for subject, scopes in subject_states.items():
@@ -183,11 +184,11 @@ class LedgerRepository:
         c = self.session.execute(select(
             ConsentStateRow.subject_id, ConsentStateRow.scope, ConsentStateRow.status, ConsentStateRow.kind,
             ConsentStateRow.policy_label, ConsentStateRow.last_event_id).where(
-            ConsentStateRow.tenant_id == tenant)).tuples().all()
+            ConsentStateRow.tenant_id == tenant)).all()
         p = self.session.execute(select(
             PermissionStateRow.subject_id, PermissionStateRow.device_id, PermissionStateRow.permission,
             PermissionStateRow.status, PermissionStateRow.last_event_id).where(
-            PermissionStateRow.tenant_id == tenant)).tuples().all()
+            PermissionStateRow.tenant_id == tenant)).all()
         return sorted(("c", *t) for t in c) + sorted(("p", *t) for t in p)
 
     def subjects_with_events(self, tenant: str) -> list[str]:
@@ -196,8 +197,8 @@ class LedgerRepository:
         return sorted(set(self.session.scalars(s1)) | set(self.session.scalars(s2)))
 
     def birth_dates(self, tenant: str) -> dict[str, date | None]:
-        return dict(self.session.execute(select(Subject.subject_id, Subject.birth_date).where(
-            Subject.tenant_id == tenant)).tuples())
+        return {r[0]: r[1] for r in self.session.execute(select(Subject.subject_id, Subject.birth_date).where(
+            Subject.tenant_id == tenant))}
 
     # processing records
     def add_processing_records(self, rows: Iterable[dict[str, Any]]) -> None:
