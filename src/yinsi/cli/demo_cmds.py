@@ -109,3 +109,38 @@ def demo(
                       f"文本哈希 {v.declaration_hash[:12]}，{v.lint_errors} 个错误 / {v.lint_warnings} 个警告")
     console.print("历史版本：[bold]yinsi policy history weiliaoke[/bold]；旧版全文："
                   "[bold]yinsi policy show weiliaoke 2020-06-07[/bold]")
+    _gate_demo(url)
+
+
+def _gate_demo(url: str) -> None:
+    """五：a person on 微聊客 2022 shares a location in chat: refusal, consents, permission, withdrawal, 双清单."""
+    import uuid
+
+    from yinsi.cli.consent_cmds import _print_report, print_decision
+    from yinsi.domain.taxonomy import Action
+    from yinsi.services.consent import ConsentService
+
+    subject = f"demo-{uuid.uuid4().hex[:6]}"
+    req = {"feature": "customer_chat", "items": ["location.precise"], "device": "demo-phone"}
+    console.print(f"\n[bold]五、处理闸门：微聊客 2022，置业顾问 {subject} 在微聊中发送位置[/bold]")
+    with ConsentService(url) as svc:
+        console.print("1）尚未取得任何同意时询问闸门：")
+        print_decision(svc.check("weiliaoke", subject, Action.COLLECT, **req), Action.COLLECT)  # type: ignore[arg-type]
+        svc.record_consent("weiliaoke", subject, "policy")
+        svc.record_consent("weiliaoke", subject, "item:customer_chat:location.precise",
+                           disclosures={"necessity": "向客户发送您所在楼盘的位置", "impact": "位置信息泄露可能暴露您的行踪"})
+        svc.record_permission("weiliaoke", subject, "demo-phone", "location", "granted", feature="customer_chat")
+        console.print("2）同意隐私政策、就精准位置单独同意、授予位置权限之后：")
+        print_decision(svc.check("weiliaoke", subject, Action.COLLECT, **req), Action.COLLECT)  # type: ignore[arg-type]
+        svc.check("weiliaoke", subject, Action.USE, feature="register_login", items=["contact.mobile"])
+        console.print("   向交付方提供订单信息（以履行合同为依据，无需同意）：")
+        print_decision(svc.check("weiliaoke", subject, Action.PROVIDE, recipient="delivery_parties",
+                                 items=["transaction.order"]), Action.PROVIDE)
+        svc.record_consent("weiliaoke", subject, "item:customer_chat:location.precise", "withdrawn")
+        console.print("3）撤回对精准位置的单独同意之后：")
+        print_decision(svc.check("weiliaoke", subject, Action.COLLECT, **req), Action.COLLECT)  # type: ignore[arg-type]
+        console.print("4）此人的个人信息收集与共享清单（双清单，来自处理记录）：")
+        _print_report(svc.report("weiliaoke", subject))
+    console.print(f"同样的操作：[bold]yinsi gate check weiliaoke {subject} --action collect --feature customer_chat "
+                  "--item location.precise --device demo-phone[/bold]；[bold]yinsi subject report weiliaoke "
+                  f"{subject}[/bold]")
