@@ -5,6 +5,8 @@ Works on SQLite (the embedded default), PostgreSQL (psycopg 3) and MariaDB/MySQL
 
 from __future__ import annotations
 
+import yinsi.storage.audit_tables  # registers the audit-log tables on Base.metadata
+import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected-identifier tables)
 from yinsi.storage import consent_tables  # noqa: F401  (registers the ledger tables on Base.metadata)
 from yinsi.storage.engine import display_url, make_engine, make_session_factory, parse_url, ping
 from yinsi.storage.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaNotCurrent, StorageError

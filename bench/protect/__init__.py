@@ -1,0 +1,1 @@
+"""Micro-benchmarks of yinsi.protect (``python -m bench.protect.run``)."""

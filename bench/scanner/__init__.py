@@ -1,0 +1,1 @@
+"""Scanner benchmarks: a seeded corpus generator, quality (P/R/F1 per type), speed with peers, CLUENER F1."""

@@ -1,0 +1,614 @@
+"""The audit log (审计日志): append entries to a tenant's hash chain, sign checkpoints, read and verify.
+
+One chain per tenant: tenants stay isolated (a tenant's auditor verifies and exports only its chain),
+and appends of different tenants never wait for each other. Within a chain, appends are serialised by
+locking the chain's head row (``SELECT … FOR UPDATE`` on PostgreSQL and MariaDB; on SQLite the database
+write lock, taken by the first statement), so concurrent writers in any number of threads or processes
+never fork the chain or leave a gap; ``(tenant_id, seq)`` is also the primary key, as a second guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, event, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from yinsi.audit.errors import AuditError, ChainConfigConflict, InvalidAuditEntry
+from yinsi.audit.hashing import GENESIS_HASH, HashAlg, hash_fn
+from yinsi.audit.merkle import Frontier, inclusion_proof, leaf_hash
+from yinsi.audit.model import (
+    AuditAction,
+    AuditEntry,
+    AuditRecord,
+    Checkpoint,
+    canonical_json,
+    checkpoint_payload,
+    endorsement_payload,
+    entry_payload,
+)
+from yinsi.audit.records import Prepared, check_tenant, prepare
+from yinsi.audit.signing import SignAlg, Signer, default_key_file, generate, load_signer, replace_key_file
+from yinsi.audit.store import (
+    ADVANCE_HEAD,
+    ADVANCE_HEAD_AND_CHECKPOINT,
+    CHAINS,
+    CHECKPOINTS,
+    ENTRIES,
+    INSERT_ENTRIES,
+    KEYS,
+    SELECT_HEAD,
+    SELECT_HEAD_FOR_UPDATE,
+    TOUCH_HEAD,
+    TOUCH_HEAD_RETURNING,
+    row_to_checkpoint,
+    row_to_entry,
+)
+from yinsi.audit.verify import VerifyResult, verify_chain
+from yinsi.audit.witness import WitnessRecord, default_witness_file, read_witness, record_quietly
+from yinsi.storage.engine import display_url
+
+DEFAULT_CHECKPOINT_EVERY = 1000
+
+T = TypeVar("T")
+log = logging.getLogger("yinsi.audit")
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    """A chain's settings and head (链头)."""
+
+    tenant: str
+    chain_uid: str
+    hash_alg: str
+    sign_alg: str
+    checkpoint_every: int
+    last_seq: int
+    last_checkpoint_no: int
+    last_checkpoint_seq: int
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["created_at"] = self.created_at.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Proof that entry ``seq`` is covered by a signed checkpoint (RFC 6962 audit path)."""
+
+    tenant: str
+    seq: int
+    entry_hash: str
+    checkpoint: Checkpoint
+    path: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "seq": self.seq, "entry_hash": self.entry_hash, "path": list(self.path),
+                "checkpoint": self.checkpoint.to_dict()}
+
+
+def chain_info(row: Row[Any]) -> ChainInfo:
+    return ChainInfo(row.tenant_id, row.chain_uid, row.hash_alg, row.sign_alg, row.checkpoint_every, row.last_seq,
+                     row.last_checkpoint_no, row.last_checkpoint_seq, row.created_at)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _database_name(session: Session) -> str:
+    return display_url(session.get_bind().engine.url)
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """Lock timeouts, deadlocks and serialisation failures: the whole transaction can simply be retried."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in ("40001", "40P01", "55P03"):
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in (1205, 1213):  # MySQL/MariaDB: lock wait timeout, deadlock
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+class AuditLog:
+    """``AuditLog(session_factory).append(tenant, actor, action, …)``; see ``docs/audit.md``.
+
+    ``hash_alg``, ``sign_alg`` and ``checkpoint_every`` are the settings of chains this log creates (on
+    a tenant's first append, or with ``create_chain``); an existing chain keeps its own. ``checkpoint_every``
+    0 turns automatic checkpoints off (then run ``checkpoint`` yourself, e.g. ``yinsi audit checkpoint``
+    from cron). ``clock`` returns the current time (timezone-aware); tests pass a fixed one.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        hash_alg: str = HashAlg.SHA256,
+        sign_alg: str = SignAlg.ED25519,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        key_file: Path | None = None,
+        sm2_key_file: Path | None = None,
+        witness_file: Path | None = None,
+        use_witness: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        max_attempts: int = 10,
+    ) -> None:
+        hash_fn(hash_alg)  # fail early on an unknown algorithm
+        if sign_alg not in tuple(SignAlg):
+            raise ValueError(f"unknown audit signature algorithm {sign_alg!r} (expected one of: ed25519, sm2)")
+        if checkpoint_every < 0:
+            raise ValueError("checkpoint_every must be >= 0 (0: no automatic checkpoints)")
+        self.session_factory = session_factory
+        self.hash_alg = HashAlg(hash_alg).value
+        self.sign_alg = SignAlg(sign_alg).value
+        self.checkpoint_every = checkpoint_every
+        self.key_files: dict[str, Path] = {
+            SignAlg.ED25519.value: key_file or default_key_file(SignAlg.ED25519),
+            SignAlg.SM2.value: sm2_key_file or default_key_file(SignAlg.SM2),
+        }
+        self.witness_file: Path | None = (witness_file or default_witness_file()) if use_witness else None
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.max_attempts = max_attempts
+        self._lock = threading.Lock()
+        self._signers: dict[str, Signer] = {}
+        self._known_chains: set[str] = set()
+
+    # --- appending ----------------------------------------------------------------------------
+
+    def append(
+        self,
+        tenant: str,
+        actor: str,
+        action: AuditAction | str,
+        target_subject: str | None = None,
+        items: Sequence[str] = (),
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Record one entry in its own transaction and return it (with seq, time and hashes).
+
+        ``target_subject`` is a pseudonymised subject id, ``items`` PI item IDs (``contact.mobile``), never
+        values; ``details`` a JSON object without PI. Raises ``InvalidAuditEntry`` / ``PIInAuditEntry``.
+        """
+        return self.append_many(tenant, [AuditRecord(actor, action, target_subject, items, reason, details)])[0]
+
+    def append_many(self, tenant: str, records: Iterable[AuditRecord]) -> list[AuditEntry]:
+        """Record several entries atomically, in order, in one transaction (much faster than one by one)."""
+        check_tenant(tenant)
+        prepared = [prepare(r) for r in records]
+        if not prepared:
+            return []
+        entries, cp = self._in_transaction(lambda s: self._append_locked(s, tenant, prepared))
+        if cp is not None:
+            self._witness(cp[0], cp[1])
+        return entries
+
+    def append_in(
+        self,
+        session: Session,
+        tenant: str,
+        actor: str,
+        action: AuditAction | str,
+        target_subject: str | None = None,
+        items: Sequence[str] = (),
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Like ``append``, inside the caller's transaction (the caller commits), so that a change and its
+        audit entry are committed together or not at all.
+
+        The chain stays locked until the caller's transaction ends: keep it short. On SQLite this takes
+        the database write lock.
+        """
+        return self.append_many_in(session, tenant, [AuditRecord(actor, action, target_subject, items, reason, details)])[0]
+
+    def append_many_in(self, session: Session, tenant: str, records: Iterable[AuditRecord]) -> list[AuditEntry]:
+        """``append_many`` inside the caller's transaction."""
+        check_tenant(tenant)
+        prepared = [prepare(r) for r in records]
+        if not prepared:
+            return []
+        entries, cp = self._append_locked(session, tenant, prepared)
+        if cp is not None:
+            self._witness_after_commit(session, cp[0])
+        return entries
+
+    def create_chain(
+        self,
+        tenant: str,
+        *,
+        hash_alg: str | None = None,
+        sign_alg: str | None = None,
+        checkpoint_every: int | None = None,
+    ) -> ChainInfo:
+        """Create the tenant's chain with these settings (defaults: the log's). An existing chain is
+        returned as it is, unless it has other settings than those given: ``ChainConfigConflict``."""
+        check_tenant(tenant)
+        h = HashAlg(hash_alg or self.hash_alg).value
+        sa_ = SignAlg(sign_alg or self.sign_alg).value
+        every = self.checkpoint_every if checkpoint_every is None else checkpoint_every
+        if every < 0:
+            raise ValueError("checkpoint_every must be >= 0")
+
+        def run(session: Session) -> ChainInfo:
+            row = self._lock_head(session, tenant, create=(h, sa_, every))
+            assert row is not None
+            return chain_info(row)
+
+        info = self._in_transaction(run)
+        wanted = {"hash_alg": hash_alg and h, "sign_alg": sign_alg and sa_, "checkpoint_every": checkpoint_every}
+        clashes = [k for k, v in wanted.items() if v is not None and getattr(info, k) != v]
+        if clashes:
+            have = "，".join(f"{k}={getattr(info, k)}" for k in clashes)
+            raise ChainConfigConflict(f"租户 {tenant} 的审计链已存在，其设置为 {have}；审计链创建后不能更改算法或检查点间隔")
+        return info
+
+    def _in_transaction(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a new session and commit; retry the whole transaction on lock conflicts."""
+        for attempt in range(self.max_attempts):
+            session = self.session_factory()
+            try:
+                result = fn(session)
+                session.commit()
+                return result
+            except DBAPIError as exc:
+                session.rollback()
+                if attempt == self.max_attempts - 1 or not _retryable(exc):
+                    raise
+            finally:
+                session.close()
+            time.sleep(min(0.5, 0.005 * 2 ** attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _new_chain(self, tenant: str, settings: tuple[str, str, int]) -> dict[str, Any]:
+        return {
+            "tenant_id": tenant, "chain_uid": str(uuid.uuid4()), "hash_alg": settings[0], "sign_alg": settings[1],
+            "checkpoint_every": settings[2], "last_seq": 0, "last_hash": GENESIS_HASH, "frontier": "",
+            "last_checkpoint_no": 0, "last_checkpoint_seq": 0, "last_checkpoint_hash": None,
+            "created_at": self._now(),
+        }
+
+    def _lock_head(self, session: Session, tenant: str, *, create: tuple[str, str, int] | None) -> Row[Any] | None:
+        """The chain's head row, locked until the transaction ends; created (with ``create`` settings) if
+        missing, else ``None`` if missing."""
+        conn = session.connection()
+        key = {"b_tenant": tenant}
+        if conn.dialect.name == "sqlite":
+            # A write first: it takes SQLite's write lock (waiting for other writers), so reading the head and
+            # writing the next entry cannot interleave with another writer. A plain SELECT would not lock.
+            if conn.dialect.update_returning:
+                row = conn.execute(TOUCH_HEAD_RETURNING, key).one_or_none()
+            else:  # SQLite before 3.35
+                conn.execute(TOUCH_HEAD, key)
+                row = conn.execute(SELECT_HEAD, key).one_or_none()
+            if row is None and create is not None:
+                conn.execute(insert(CHAINS).values(self._new_chain(tenant, create)))
+                row = conn.execute(SELECT_HEAD, key).one_or_none()
+            return row
+        # A new chain is checked for without a lock first: on MariaDB a locking read of a missing row takes a
+        # gap lock, and two writers creating the same chain would then deadlock.
+        if tenant not in self._known_chains and conn.execute(SELECT_HEAD, key).first() is None:
+            if create is None:
+                return None
+            try:
+                with session.begin_nested():
+                    session.connection().execute(insert(CHAINS).values(self._new_chain(tenant, create)))
+            except IntegrityError:
+                pass  # created concurrently by another writer
+        row = session.connection().execute(SELECT_HEAD_FOR_UPDATE, key).one_or_none()
+        if row is None:
+            if tenant in self._known_chains:  # stale cache (a creation was rolled back): take the slow path
+                with self._lock:
+                    self._known_chains.discard(tenant)
+                return self._lock_head(session, tenant, create=create)
+            return None
+        with self._lock:
+            self._known_chains.add(tenant)
+        return row
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("AuditLog clock must return timezone-aware datetimes")
+        # microseconds are the precision every backend stores
+        return now.astimezone(UTC)
+
+    def _append_locked(
+        self, session: Session, tenant: str, prepared: list[Prepared]
+    ) -> tuple[list[AuditEntry], tuple[Checkpoint, str] | None]:
+        head = self._lock_head(session, tenant, create=(self.hash_alg, self.sign_alg, self.checkpoint_every))
+        assert head is not None
+        h = hash_fn(head.hash_alg)
+        frontier = Frontier.from_text(h, head.last_seq, head.frontier)
+        seq, prev = head.last_seq, head.last_hash
+        now = self._now()
+        rows: list[dict[str, Any]] = []
+        entries: list[AuditEntry] = []
+        for p in prepared:
+            seq += 1
+            payload = entry_payload(tenant, seq, now, p.actor, p.action, p.subject, p.items, p.reason, p.details, prev)
+            digest = h(canonical_json(payload))
+            entry_hash = digest.hex()
+            frontier.append(leaf_hash(h, digest))
+            rows.append({
+                "tenant_id": tenant, "seq": seq, "recorded_at": now, "actor": p.actor, "action": p.action,
+                "subject": p.subject, "items": p.items_text, "reason": p.reason, "details": p.details_text,
+                "prev_hash": prev, "entry_hash": entry_hash,
+            })
+            entries.append(AuditEntry(tenant, seq, now, p.actor, p.action, p.subject, p.items, p.reason, p.details,
+                                      prev, entry_hash))
+            prev = entry_hash
+        conn = session.connection()
+        try:
+            conn.execute(INSERT_ENTRIES, rows)
+        except IntegrityError:
+            # the seqs after the head are taken: the head row and the entries disagree (tampering or a restore)
+            raise AuditError(
+                f"租户 {tenant} 的审计链中第 {head.last_seq + 1} 条已存在，与链头记录不符，日志可能被篡改；"
+                f"已停止追加。请运行：yinsi audit verify --tenant {tenant}") from None
+        params: dict[str, Any] = {"b_tenant": tenant, "b_seq": seq, "b_hash": prev, "b_frontier": frontier.to_text()}
+        cp = None
+        if head.checkpoint_every and seq - head.last_checkpoint_seq >= head.checkpoint_every:
+            checkpoint = self._sign_checkpoint(session, head, seq, prev, frontier, now)
+            params.update(b_cp_no=checkpoint.number, b_cp_seq=seq, b_cp_hash=checkpoint.checkpoint_hash)
+            cp = (checkpoint, _database_name(session))
+            conn.execute(ADVANCE_HEAD_AND_CHECKPOINT, params)
+        else:
+            conn.execute(ADVANCE_HEAD, params)
+        return entries, cp
+
+    # --- checkpoints and keys -----------------------------------------------------------------
+
+    def checkpoint(self, tenant: str) -> Checkpoint | None:
+        """Sign a checkpoint over the chain's current head now (on demand). Returns the newest checkpoint
+        (``created`` False if it already covered the head), or ``None`` for a missing or empty chain."""
+        check_tenant(tenant)
+
+        def run(session: Session) -> tuple[Checkpoint, str] | None:
+            head = self._lock_head(session, tenant, create=None)
+            if head is None or head.last_seq == 0:
+                return None
+            if head.last_checkpoint_seq == head.last_seq:
+                row = session.execute(select(CHECKPOINTS).where(
+                    CHECKPOINTS.c.tenant_id == tenant, CHECKPOINTS.c.checkpoint_no == head.last_checkpoint_no)).one_or_none()
+                if row is not None:
+                    return row_to_checkpoint(row, created=False), ""
+            h = hash_fn(head.hash_alg)
+            frontier = Frontier.from_text(h, head.last_seq, head.frontier)
+            cp = self._sign_checkpoint(session, head, head.last_seq, head.last_hash, frontier, self._now())
+            session.execute(update(CHAINS).where(CHAINS.c.tenant_id == tenant).values(
+                last_checkpoint_no=cp.number, last_checkpoint_seq=cp.upto_seq, last_checkpoint_hash=cp.checkpoint_hash))
+            return cp, _database_name(session)
+
+        result = self._in_transaction(run)
+        if result is None:
+            return None
+        if result[0].created:
+            self._witness(result[0], result[1])
+        return result[0]
+
+    def signer(self, alg: str) -> Signer:
+        """The signing key of ``alg`` (loaded once; created on first use)."""
+        with self._lock:
+            signer = self._signers.get(alg)
+            if signer is None:
+                loaded = load_signer(alg, self.key_files[alg], create=True)
+                assert loaded is not None
+                signer = self._signers[alg] = loaded
+            return signer
+
+    def _register_key(self, session: Session, signer: Signer) -> None:
+        if session.execute(select(KEYS.c.key_id).where(KEYS.c.key_id == signer.key_id)).first() is not None:
+            return
+        values = {"key_id": signer.key_id, "algorithm": signer.alg, "public_key": signer.public_key,
+                  "created_at": self._now(), "endorsed_by": None, "endorsement": None}
+        if _dialect(session) == "sqlite":  # the write lock is held: no concurrent insert
+            session.execute(insert(KEYS).values(values))
+            return
+        try:
+            with session.begin_nested():
+                session.execute(insert(KEYS).values(values))
+        except IntegrityError:
+            pass
+
+    def _sign_checkpoint(self, session: Session, head: Row[Any], seq: int, tip: str, frontier: Frontier,
+                         now: datetime) -> Checkpoint:
+        signer = self.signer(head.sign_alg)
+        self._register_key(session, signer)
+        h = hash_fn(head.hash_alg)
+        number = head.last_checkpoint_no + 1
+        root = frontier.root().hex()
+        payload = checkpoint_payload(head.tenant_id, head.chain_uid, number, seq, root, tip, head.last_checkpoint_hash,
+                                     head.hash_alg, head.sign_alg, signer.key_id, now)
+        data = canonical_json(payload)
+        cp = Checkpoint(head.tenant_id, head.chain_uid, number, seq, root, tip, head.last_checkpoint_hash, head.hash_alg,
+                        head.sign_alg, signer.key_id, now, signer.sign(data), h(data).hex())
+        session.execute(insert(CHECKPOINTS).values(
+            tenant_id=cp.tenant, checkpoint_no=cp.number, chain_uid=cp.chain_uid, upto_seq=cp.upto_seq, root=cp.root,
+            tip_hash=cp.tip_hash, prev_checkpoint_hash=cp.prev_checkpoint_hash, checkpoint_hash=cp.checkpoint_hash,
+            hash_alg=cp.hash_alg, sign_alg=cp.sign_alg, key_id=cp.key_id, signature=cp.signature, created_at=now))
+        return cp
+
+    def _witness(self, cp: Checkpoint, database: str) -> None:
+        if self.witness_file is not None:
+            record_quietly(self.witness_file, WitnessRecord(cp.chain_uid, cp.tenant, database, cp.number, cp.upto_seq,
+                                                            cp.root, cp.checkpoint_hash))
+
+    def _witness_after_commit(self, session: Session, cp: Checkpoint) -> None:
+        """Record ``cp`` outside the database once the caller's transaction has committed, and only if the
+        checkpoint is then really stored (a rolled-back savepoint may have discarded it)."""
+        if self.witness_file is None:
+            return
+        pending: list[Checkpoint] = session.info.setdefault("yinsi_audit_pending_checkpoints", [])
+        pending.append(cp)
+        if session.info.get("yinsi_audit_listening"):
+            return
+        session.info["yinsi_audit_listening"] = True
+        engine = session.get_bind().engine
+        database = display_url(engine.url)
+
+        def after_commit(sess: Session) -> None:
+            todo = list(sess.info.get("yinsi_audit_pending_checkpoints", []))
+            sess.info["yinsi_audit_pending_checkpoints"] = []
+            if not todo:
+                return
+            try:
+                with engine.connect() as conn:
+                    for c in todo:
+                        stored = conn.execute(select(CHECKPOINTS.c.checkpoint_hash).where(
+                            CHECKPOINTS.c.tenant_id == c.tenant, CHECKPOINTS.c.checkpoint_no == c.number)).scalar()
+                        if stored == c.checkpoint_hash:
+                            self._witness(c, database)
+            except DBAPIError as exc:
+                log.warning("审计检查点已提交，但未能确认并写入外部留存文件：%s", exc)
+
+        def after_rollback(sess: Session) -> None:
+            sess.info["yinsi_audit_pending_checkpoints"] = []
+
+        event.listen(session, "after_commit", after_commit)
+        event.listen(session, "after_rollback", after_rollback)
+
+    def rotate_key(self, alg: str = SignAlg.ED25519) -> tuple[str, str]:
+        """Replace the signing key of ``alg`` by a new one; returns ``(old key id, new key id)``.
+
+        The new key endorses the old one (signs its record), so checkpoints signed before the rotation stay
+        verifiable from the new key. The old key file is kept beside the new one as ``<name>.retired-<id>``.
+        Other processes keep signing with the old key until restarted (which remains valid).
+        Record the rotation in the chains concerned (action ``key_rotation``).
+        """
+        alg = SignAlg(alg).value
+        old = self.signer(alg)
+        new = generate(alg)
+        endorsement = new.sign(canonical_json(endorsement_payload(old.key_id, old.alg, old.public_key, new.key_id)))
+
+        def run(session: Session) -> None:
+            if _dialect(session) == "sqlite":
+                session.execute(update(KEYS).where(KEYS.c.key_id == old.key_id).values(algorithm=KEYS.c.algorithm))
+            self._register_key(session, old)
+            self._register_key(session, new)
+            session.execute(update(KEYS).where(KEYS.c.key_id == old.key_id).values(
+                endorsed_by=new.key_id, endorsement=endorsement))
+
+        self._in_transaction(run)
+        replace_key_file(self.key_files[alg], new, f"retired-{old.key_id[:12]}")
+        with self._lock:
+            self._signers[alg] = new
+        return old.key_id, new.key_id
+
+    # --- reading and verifying ----------------------------------------------------------------
+
+    def chains(self) -> list[ChainInfo]:
+        """Every chain (one per tenant), by tenant."""
+        with self.session_factory() as session:
+            return [chain_info(r) for r in session.execute(select(CHAINS).order_by(CHAINS.c.tenant_id)).all()]
+
+    def chain(self, tenant: str) -> ChainInfo | None:
+        with self.session_factory() as session:
+            row = session.execute(select(CHAINS).where(CHAINS.c.tenant_id == tenant)).one_or_none()
+            return chain_info(row) if row is not None else None
+
+    def entries(self, tenant: str, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        """Entries with seq > ``after_seq``, in order."""
+        check_tenant(tenant)
+        stmt = select(ENTRIES).where(ENTRIES.c.tenant_id == tenant, ENTRIES.c.seq > after_seq).order_by(ENTRIES.c.seq)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.session_factory() as session:
+            return [row_to_entry(r) for r in session.execute(stmt).all()]
+
+    def tail(self, tenant: str, limit: int = 20) -> list[AuditEntry]:
+        """The newest ``limit`` entries, oldest first."""
+        check_tenant(tenant)
+        stmt = select(ENTRIES).where(ENTRIES.c.tenant_id == tenant).order_by(ENTRIES.c.seq.desc()).limit(limit)
+        with self.session_factory() as session:
+            return [row_to_entry(r) for r in reversed(session.execute(stmt).all())]
+
+    def checkpoints(self, tenant: str) -> list[Checkpoint]:
+        check_tenant(tenant)
+        stmt = select(CHECKPOINTS).where(CHECKPOINTS.c.tenant_id == tenant).order_by(CHECKPOINTS.c.checkpoint_no)
+        with self.session_factory() as session:
+            return [row_to_checkpoint(r) for r in session.execute(stmt).all()]
+
+    def prove(self, tenant: str, seq: int, checkpoint_no: int | None = None) -> InclusionProof:
+        """An inclusion proof of entry ``seq`` in the given (default: the first covering) checkpoint."""
+        check_tenant(tenant)
+        with self.session_factory() as session:
+            stmt = select(CHECKPOINTS).where(CHECKPOINTS.c.tenant_id == tenant)
+            stmt = stmt.where(CHECKPOINTS.c.checkpoint_no == checkpoint_no) if checkpoint_no is not None else \
+                stmt.where(CHECKPOINTS.c.upto_seq >= seq).order_by(CHECKPOINTS.c.upto_seq).limit(1)
+            row = session.execute(stmt).one_or_none()
+            if row is None or row.upto_seq < seq or seq < 1:
+                raise AuditError(f"第 {seq} 条尚无覆盖它的检查点；请先运行：yinsi audit checkpoint --tenant {tenant}")
+            h = hash_fn(row.hash_alg)
+            hashes = session.execute(select(ENTRIES.c.entry_hash).where(
+                ENTRIES.c.tenant_id == tenant, ENTRIES.c.seq <= row.upto_seq).order_by(ENTRIES.c.seq)).scalars().all()
+        leaves = [leaf_hash(h, bytes.fromhex(x)) for x in hashes]
+        if len(leaves) != row.upto_seq:
+            raise AuditError(f"租户 {tenant} 的审计日志不完整，无法生成证明；请运行：yinsi audit verify --tenant {tenant}")
+        path = inclusion_proof(h, leaves, seq - 1)
+        return InclusionProof(tenant, seq, hashes[seq - 1], row_to_checkpoint(row), tuple(p.hex() for p in path))
+
+    def tenants(self) -> list[str]:
+        """Tenants with a chain, entries or checkpoints here, or with a checkpoint of this database on file."""
+        with self.session_factory() as session:
+            found = set(session.execute(select(CHAINS.c.tenant_id)).scalars())
+            found |= set(session.execute(select(ENTRIES.c.tenant_id).distinct()).scalars())
+            found |= set(session.execute(select(CHECKPOINTS.c.tenant_id).distinct()).scalars())
+            database = _database_name(session)
+        if self.witness_file is not None:
+            with contextlib.suppress(AuditError):  # an unreadable file is reported by verify
+                found |= {r.tenant for r in read_witness(self.witness_file).values() if r.database == database}
+        return sorted(found)
+
+    def verify(self, tenant: str, *, trusted_keys: Iterable[str] = ()) -> VerifyResult:
+        """Recompute the chain, the Merkle roots and the signatures of ``tenant``'s log.
+
+        ``trusted_keys``: key ids to trust besides this host's own key files. Never raises for tampering: the
+        result lists the problems, the first bad entry first.
+        """
+        check_tenant(tenant)
+        anchors = set(trusted_keys)
+        local: set[str] = set()
+        for alg, path in self.key_files.items():
+            signer = self._signers.get(alg) or load_signer(alg, path, create=False)
+            if signer is not None:
+                local.add(signer.key_id)
+        witness: dict[str, WitnessRecord] | None = None
+        witness_error: str | None = None
+        if self.witness_file is not None:
+            try:
+                witness = read_witness(self.witness_file)
+            except AuditError as exc:
+                witness_error = str(exc)
+        with self.session_factory() as session:
+            return verify_chain(session, tenant, given_keys=anchors, local_keys=local, witness=witness,
+                                witness_error=witness_error, database=_database_name(session))
+
+    def verify_all(self, *, trusted_keys: Iterable[str] = ()) -> list[VerifyResult]:
+        keys = list(trusted_keys)
+        return [self.verify(t, trusted_keys=keys) for t in self.tenants()]
+
+    def count(self, tenant: str) -> int:
+        with self.session_factory() as session:
+            return int(session.execute(select(func.count()).select_from(ENTRIES).where(
+                ENTRIES.c.tenant_id == tenant)).scalar_one())
+
+
+
+__all__ = ["AuditLog", "ChainInfo", "InclusionProof", "InvalidAuditEntry"]

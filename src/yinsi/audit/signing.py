@@ -1,0 +1,203 @@
+"""Checkpoint signing keys: Ed25519 (default, ``cryptography``) or SM2 (GB/T 32918, ``gmssl``).
+
+The private key lives in a file outside the database, created on first use with mode 0600:
+
+- Ed25519: ``YINSI_AUDIT_KEY_FILE``, default ``<data dir>/audit_signing.key`` (PKCS#8 PEM);
+- SM2: ``YINSI_AUDIT_SM2_KEY_FILE``, default ``<data dir>/audit_signing_sm2.key`` (the private scalar in hex).
+
+A key's id is the first 32 hex digits of ``SHA-256("<alg>:<public key hex>")``, so an id pins its key.
+SM2 signatures use SM3 with the default user ID ``1234567812345678`` and a nonce from ``secrets`` (gmssl's
+own nonce helper uses the non-cryptographic ``random`` module, so it is not used).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from gmssl import sm2  # type: ignore[import-untyped]
+
+from yinsi.audit.errors import AuditKeyError
+from yinsi.config import data_dir
+
+KEY_FILE_ENV = "YINSI_AUDIT_KEY_FILE"
+SM2_KEY_FILE_ENV = "YINSI_AUDIT_SM2_KEY_FILE"
+DEFAULT_KEY_FILE = "audit_signing.key"
+DEFAULT_SM2_KEY_FILE = "audit_signing_sm2.key"
+_SM2_HEADER = "YINSI-AUDIT-SM2-PRIVATE-KEY"
+_SM2_N = int(sm2.default_ecc_table["n"], 16)
+
+
+class SignAlg(StrEnum):
+    ED25519 = "ed25519"
+    SM2 = "sm2"
+
+    @property
+    def label(self) -> str:
+        return {"ed25519": "Ed25519", "sm2": "SM2"}[self.value]
+
+
+def key_id_for(alg: str, public_key_hex: str) -> str:
+    return hashlib.sha256(f"{alg}:{public_key_hex}".encode()).hexdigest()[:32]
+
+
+def default_key_file(alg: str) -> Path:
+    """Where the private key of ``alg`` is kept (the environment variable wins)."""
+    env, name = (SM2_KEY_FILE_ENV, DEFAULT_SM2_KEY_FILE) if alg == SignAlg.SM2 else (KEY_FILE_ENV, DEFAULT_KEY_FILE)
+    configured = os.environ.get(env, "").strip()
+    return Path(configured).expanduser() if configured else data_dir() / name
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A loaded private key."""
+
+    alg: str
+    public_key: str  # hex: Ed25519 raw 32 bytes; SM2 uncompressed x||y, 64 bytes
+    _private: Ed25519PrivateKey | str
+
+    @property
+    def key_id(self) -> str:
+        return key_id_for(self.alg, self.public_key)
+
+    def sign(self, data: bytes) -> str:
+        """The signature of ``data`` in hex."""
+        if isinstance(self._private, Ed25519PrivateKey):
+            return self._private.sign(data).hex()
+        crypt = sm2.CryptSM2(private_key=self._private, public_key=self.public_key)
+        while True:
+            nonce = f"{secrets.randbelow(_SM2_N - 1) + 1:064x}"
+            sig = crypt.sign_with_sm3(data, nonce)
+            if sig is not None:  # None: a degenerate nonce (r = 0 or r + k = n); draw another
+                return str(sig)
+
+    def private_bytes(self) -> bytes:
+        """The key file content."""
+        if isinstance(self._private, Ed25519PrivateKey):
+            return self._private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        return f"{_SM2_HEADER}\n{self._private}\n".encode("ascii")
+
+
+def generate(alg: str) -> Signer:
+    """A fresh key pair."""
+    if alg == SignAlg.ED25519:
+        key = Ed25519PrivateKey.generate()
+        public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return Signer(alg, public.hex(), key)
+    if alg == SignAlg.SM2:
+        d = secrets.randbelow(_SM2_N - 2) + 1
+        return Signer(alg, _sm2_public(d), f"{d:064x}")
+    raise ValueError(f"unknown audit signature algorithm {alg!r} (expected one of: ed25519, sm2)")
+
+
+def _sm2_public(d: int) -> str:
+    crypt = sm2.CryptSM2(private_key=f"{d:064x}", public_key="")
+    return str(crypt._kg(d, sm2.default_ecc_table["g"]))
+
+
+def parse_private(alg: str, data: bytes, where: str) -> Signer:
+    """A signer from key file content."""
+    try:
+        if alg == SignAlg.ED25519:
+            key = serialization.load_pem_private_key(data, password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError("not an Ed25519 key")
+            public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return Signer(alg, public.hex(), key)
+        lines = data.decode("ascii").split()
+        if len(lines) != 2 or lines[0] != _SM2_HEADER:
+            raise ValueError("not a Yinsi SM2 key file")
+        d = int(lines[1], 16)
+        if not 1 <= d <= _SM2_N - 2:
+            raise ValueError("private scalar out of range")
+        return Signer(alg, _sm2_public(d), f"{d:064x}")
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise AuditKeyError(f"审计签名密钥文件 {where} 无法读取：{exc}") from None
+
+
+def _check_permissions(path: Path) -> None:
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise AuditKeyError(
+            f"审计签名密钥文件 {path} 的权限过宽（{mode:04o}），其他用户可能读取私钥；请执行：chmod 600 {path}")
+
+
+def load_signer(alg: str, path: Path | None = None, *, create: bool = True) -> Signer | None:
+    """The signer in ``path`` (default ``default_key_file(alg)``); a new key is written there first if
+    the file does not exist and ``create`` is set, otherwise ``None`` is returned.
+
+    Creation is atomic (the key is written to a temporary file that is hard-linked into place), so
+    processes starting at the same time end up with the same key.
+    """
+    path = path or default_key_file(alg)
+    if not path.exists():
+        if not create:
+            return None
+        _write_new_key(path, generate(alg).private_bytes())
+    _check_permissions(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AuditKeyError(f"审计签名密钥文件 {path} 无法读取：{exc.strerror}") from None
+    return parse_private(alg, data, str(path))
+
+
+def _write_new_key(path: Path, content: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if another process created the key meanwhile: use theirs
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    except OSError as exc:
+        raise AuditKeyError(f"无法创建审计签名密钥文件 {path}：{exc.strerror}") from None
+
+
+def replace_key_file(path: Path, signer: Signer, retired_suffix: str) -> Path:
+    """Move the current key file aside (``<name>.<retired_suffix>``) and write ``signer`` in its place."""
+    retired = path.with_name(f"{path.name}.{retired_suffix}")
+    try:
+        os.replace(path, retired)
+        _write_new_key(path, signer.private_bytes())
+    except OSError as exc:
+        raise AuditKeyError(f"无法替换审计签名密钥文件 {path}：{exc.strerror}") from None
+    return retired
+
+
+def verify_signature(alg: str, public_key_hex: str, data: bytes, signature_hex: str) -> bool:
+    """Whether ``signature_hex`` is a valid signature of ``data`` by the key; never raises."""
+    try:
+        sig = bytes.fromhex(signature_hex)
+        if alg == SignAlg.ED25519:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(sig, data)
+            return True
+        if alg == SignAlg.SM2:
+            if len(sig) != 64 or len(bytes.fromhex(public_key_hex)) != 64:
+                return False
+            r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+            if not (1 <= r < _SM2_N and 1 <= s < _SM2_N):
+                return False
+            crypt = sm2.CryptSM2(private_key=None, public_key=public_key_hex.lower())
+            return bool(crypt.verify_with_sm3(sig.hex(), data))
+    except (InvalidSignature, ValueError, TypeError, ArithmeticError):
+        return False
+    return False

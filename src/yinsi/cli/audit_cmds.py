@@ -1,0 +1,272 @@
+"""``yinsi audit …``: the tamper-evident audit log for auditors and operators (审计日志)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from yinsi.audit import (
+    ACTION_LABELS,
+    KINDS,
+    AuditAction,
+    AuditEntry,
+    AuditError,
+    AuditLog,
+    HashAlg,
+    SignAlg,
+    VerifyResult,
+)
+from yinsi.cli.apps import app, console, err_console
+from yinsi.config import database_url, is_default_database
+from yinsi.storage import InvalidDatabaseUrl, StorageError, ensure_current, make_engine, make_session_factory
+
+audit_app = typer.Typer(help="防篡改审计日志：记录、查看、签名检查点、校验。", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+BEIJING = timezone(timedelta(hours=8), "北京时间")
+URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DATABASE_URL，否则为 ./.yinsi/yinsi.db"
+TENANT_HELP = "租户标识；不指定则处理本库中的全部租户"
+
+#: Exit codes: 0 intact, 1 tampering or damage found, 2 the command could not run (database, key, input).
+EXIT_TAMPERED = 1
+EXIT_ERROR = 2
+
+
+class HashChoice(StrEnum):
+    SHA256 = "sha256"
+    SM3 = "sm3"
+
+
+class SignChoice(StrEnum):
+    ED25519 = "ed25519"
+    SM2 = "sm2"
+
+
+def _error(message: str) -> None:
+    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _audit_log(url: str | None) -> Iterator[AuditLog]:
+    """The audit log of the database at ``url``; expected failures become a Chinese message and exit 2."""
+    try:
+        target = url or database_url()
+        ensure_current(target, auto_upgrade=is_default_database(target))
+        engine = make_engine(target)
+        try:
+            yield AuditLog(make_session_factory(engine))
+        finally:
+            engine.dispose()
+    except (InvalidDatabaseUrl, StorageError, AuditError) as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_ERROR) from None
+    except ValueError as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_ERROR) from None
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _error(f"数据库操作失败：{first}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _beijing(ts: datetime) -> str:
+    return ts.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+    trust_key: list[str] = typer.Option([], "--trust-key", help="另行信任的签名密钥 ID（可重复）；默认信任本机签名密钥"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """重算哈希链与默克尔根、验证检查点签名；发现篡改时退出码为 1，并指出第一条有问题的记录。"""
+    with _audit_log(url) as audit:
+        results = [audit.verify(tenant, trusted_keys=trust_key)] if tenant else audit.verify_all(trusted_keys=trust_key)
+    ok = all(r.ok for r in results)
+    if as_json:
+        _print_json({"ok": ok, "chains": [r.to_dict() for r in results]})
+    elif not results:
+        console.print("本库中没有审计日志。", highlight=False)
+    else:
+        for r in results:
+            _print_result(r)
+    if not ok:
+        raise typer.Exit(EXIT_TAMPERED)
+
+
+def _print_result(r: VerifyResult) -> None:
+    if r.ok:
+        console.print(f"[green]✓[/green] {escape(r.describe())}", highlight=False, soft_wrap=True)
+        if r.key_trust == "database" and r.checkpoints:
+            console.print("  [yellow]注意[/yellow]：本机没有参与签名的密钥，签名者身份取自数据库中的密钥表；"
+                          "如需确认签名者，请用 --trust-key 指定可信的密钥 ID。", highlight=False)
+        return
+    console.print(f"[red]✗[/red] {escape(r.describe())}", highlight=False, soft_wrap=True)
+    for p in r.problems[:20]:
+        label = KINDS.get(p.kind, p.kind)
+        console.print(f"  · {label}（{p.kind}）：{escape(p.message)}", highlight=False, soft_wrap=True)
+    more = len(r.problems) - 20 + r.suppressed
+    if more > 0:
+        console.print(f"  （另有 {more} 处由上述问题连带引起或未列出）", highlight=False)
+
+
+@audit_app.command("show")
+def audit_show(
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+    limit: int = typer.Option(20, "--limit", min=1, help="每个租户显示最新的若干条"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """显示审计记录（最新的若干条，按序号排列），供审计人员查阅。"""
+    with _audit_log(url) as audit:
+        tenants = [tenant] if tenant else [c.tenant for c in audit.chains()]
+        shown = {t: audit.tail(t, limit) for t in tenants}
+    if as_json:
+        _print_json([e.to_dict() for t in tenants for e in shown[t]])
+        return
+    if not any(shown.values()):
+        console.print("没有审计记录。" if not tenant else f"租户 {escape(tenant)} 没有审计记录。", highlight=False)
+        return
+    for t in tenants:
+        if shown[t]:
+            console.print(_entries_table(t, shown[t]))
+
+
+def _entries_table(tenant: str, entries: list[AuditEntry]) -> Table:
+    table = Table(title=f"{tenant} 的审计记录（最新 {len(entries)} 条）")
+    for col in ("序号", "时间（北京时间）", "操作人", "操作", "主体（假名）", "个人信息项", "事由", "详情", "哈希前12位"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        try:
+            action = ACTION_LABELS[AuditAction(e.action)]
+        except ValueError:
+            action = e.action
+        table.add_row(
+            str(e.seq), _beijing(e.time), escape(e.actor), action, escape(e.subject or "—"),
+            escape("、".join(e.items) or "—"), escape(e.reason or "—"),
+            escape(json.dumps(e.details, ensure_ascii=False)) if e.details else "—", e.entry_hash[:12],
+        )
+    return table
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出（含签名，可另行留存）"),
+) -> None:
+    """立即为审计链的当前末尾签名一个检查点（可由定时任务调用）。"""
+    with _audit_log(url) as audit:
+        tenants = [tenant] if tenant else [c.tenant for c in audit.chains()]
+        made = [(t, audit.checkpoint(t)) for t in tenants]
+    if as_json:
+        _print_json([cp.to_dict() for _, cp in made if cp is not None])
+        return
+    if not made:
+        console.print("本库中没有审计日志。", highlight=False)
+    for t, cp in made:
+        if cp is None:
+            console.print(f"租户 {escape(t)}：审计日志为空，无需检查点。", highlight=False)
+        elif cp.created:
+            console.print(f"[green]已签名[/green]租户 {escape(t)} 的检查点 #{cp.number}：覆盖第 1 至第 {cp.upto_seq} 条，"
+                          f"默克尔根 {cp.root[:16]}…，{SignAlg(cp.sign_alg).label} 密钥 {cp.key_id}", highlight=False)
+        else:
+            console.print(f"租户 {escape(t)}：最新的检查点 #{cp.number} 已覆盖至第 {cp.upto_seq} 条（末尾），未新建。",
+                          highlight=False)
+
+
+@audit_app.command("init")
+def audit_init(
+    tenant: str = typer.Option(..., "--tenant", help="租户标识"),
+    hash_alg: HashChoice = typer.Option(HashChoice.SHA256, "--hash", help="哈希算法：sha256 或 sm3（国密）"),
+    sign_alg: SignChoice = typer.Option(SignChoice.ED25519, "--sign", help="检查点签名算法：ed25519 或 sm2（国密）"),
+    every: int = typer.Option(1000, "--every", min=0, help="每追加多少条自动签名一个检查点；0 为不自动签名"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+) -> None:
+    """创建租户的审计链并选定算法（不创建时，首次记录会以默认设置自动创建）。"""
+    with _audit_log(url) as audit:
+        info = audit.create_chain(tenant, hash_alg=hash_alg.value, sign_alg=sign_alg.value, checkpoint_every=every)
+    console.print(f"租户 {escape(tenant)} 的审计链：哈希 {HashAlg(info.hash_alg).label}，签名 {SignAlg(info.sign_alg).label}，"
+                  f"每 {info.checkpoint_every} 条一个检查点，现有 {info.last_seq} 条。", highlight=False)
+
+
+@audit_app.command("record")
+def audit_record(
+    tenant: str = typer.Option(..., "--tenant", help="租户标识"),
+    actor: str = typer.Option(..., "--actor", help="操作人（员工编号或 system）"),
+    action: AuditAction = typer.Option(..., "--action", help="操作类型"),
+    subject: str | None = typer.Option(None, "--subject", help="主体的假名化标识（不得为手机号等明文）"),
+    item: list[str] = typer.Option([], "--item", help="个人信息项 ID（可重复），如 contact.mobile"),
+    reason: str | None = typer.Option(None, "--reason", help="事由"),
+    details: str | None = typer.Option(None, "--details", help="详情（JSON 对象，不得含个人信息）"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """手工追加一条审计记录（例如记录一次配置变更）。"""
+    try:
+        parsed = json.loads(details) if details else None
+    except json.JSONDecodeError as exc:
+        _error(f"--details 不是合法的 JSON：{exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+    with _audit_log(url) as audit:
+        entry = audit.append(tenant, actor, action, target_subject=subject, items=item, reason=reason, details=parsed)
+    if as_json:
+        _print_json(entry.to_dict())
+    else:
+        console.print(f"[green]已记录[/green]租户 {escape(tenant)} 的第 {entry.seq} 条"
+                      f"（{action.label}，哈希 {entry.entry_hash[:12]}）", highlight=False)
+
+
+@audit_app.command("chains")
+def audit_chains(
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """列出本库中的审计链（每个租户一条）。"""
+    with _audit_log(url) as audit:
+        chains = audit.chains()
+    if as_json:
+        _print_json([c.to_dict() for c in chains])
+        return
+    if not chains:
+        console.print("本库中没有审计日志。", highlight=False)
+        return
+    table = Table(title="审计链")
+    for col in ("租户", "记录数", "检查点", "最近检查点覆盖至", "哈希", "签名", "检查点间隔", "创建时间（北京时间）"):
+        table.add_column(col, overflow="fold")
+    for c in chains:
+        table.add_row(escape(c.tenant), str(c.last_seq), str(c.last_checkpoint_no), str(c.last_checkpoint_seq),
+                      HashAlg(c.hash_alg).label, SignAlg(c.sign_alg).label, str(c.checkpoint_every) if c.checkpoint_every
+                      else "不自动", _beijing(c.created_at))
+    console.print(table)
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    actor: str = typer.Option(..., "--actor", help="操作人（员工编号）"),
+    sign_alg: SignChoice = typer.Option(SignChoice.ED25519, "--sign", help="轮换哪种签名密钥"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+) -> None:
+    """轮换检查点签名密钥：新密钥为旧密钥背书，旧检查点仍可验证；轮换记入使用该算法的每条审计链。"""
+    with _audit_log(url) as audit:
+        old, new = audit.rotate_key(sign_alg.value)
+        chains = [c.tenant for c in audit.chains() if c.sign_alg == sign_alg.value]
+        for t in chains:
+            audit.append(t, actor, AuditAction.KEY_ROTATION, reason="轮换审计检查点签名密钥",
+                         details={"algorithm": sign_alg.value, "old_key_id": old, "new_key_id": new})
+    console.print(f"[green]已轮换[/green]{SignAlg(sign_alg.value).label} 签名密钥：{old} → {new}"
+                  f"（已记入 {len(chains)} 条审计链；其他正在运行的进程重启后改用新密钥）", highlight=False)
