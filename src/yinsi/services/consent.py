@@ -61,6 +61,15 @@ class NoPublishedPolicy(LookupError):
         super().__init__(f"租户 {tenant} 尚未发布隐私政策；请先运行：yinsi policy publish 声明文件")
 
 
+#: Action by value and by member (a StrEnum member hashes and compares as its value).
+_ACTIONS: dict[Action | str, Action] = {a.value: a for a in Action}
+_ACTION_VALUES: dict[Action, str] = {a: a.value for a in Action}
+
+#: A buffered processing record: tenant, subject, action, purpose, items, recipient, destination, decision,
+#: actor, decided_at.
+_Record = tuple[str, str, Action, str | None, tuple[str, ...], str | None, str | None, Decision, str | None, datetime]
+
+
 @dataclass
 class _Cached:
     state: SubjectState
@@ -81,7 +90,7 @@ class ConsentService:
         self.record_batch = record_batch
         self._policies: dict[str, CompiledPolicy] = {}
         self._states: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
-        self._records: list[dict[str, Any]] = []
+        self._records: list[_Record] = []
         self._policy_hashes: dict[tuple[str, str], str] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -251,8 +260,22 @@ class ConsentService:
               destination: str | None = None, device: str | None = None, actor: str | None = None,
               at: datetime | None = None, record: bool = True) -> Decision:
         """Decide, and append the decision to the processing record."""
-        req = Request(tenant, subject, Action(action), feature, purpose, tuple(items), recipient, destination, device)
-        return self.decide(req, actor=actor, at=at, record=record)
+        act = (_ACTIONS.get(action) if isinstance(action, str) else None) or Action(action)
+        items = tuple(items)
+        now = at or self.clock()
+        cached = self._states.get((tenant, subject))
+        if cached is not None and tenant in self._policies:
+            # warm path: the memoised decision, without building a Request (same key as ``decide``)
+            decision = cached.memo.get(((act, feature, purpose, items, recipient, destination), device, now.date()))
+            if decision is not None:
+                if record:
+                    self._records.append((tenant, subject, act, purpose, items, recipient, destination, decision,
+                                          actor, now))
+                    if len(self._records) >= self.record_batch:
+                        self.flush()
+                return decision
+        req = Request(tenant, subject, act, feature, purpose, items, recipient, destination, device)
+        return self.decide(req, actor=actor, at=now, record=record)
 
     def decide(self, req: Request, *, actor: str | None = None, at: datetime | None = None,
                record: bool = True) -> Decision:
@@ -265,13 +288,8 @@ class ConsentService:
             decision = decide(policy, cached.state, req, now)
             cached.memo[key] = decision
         if record:
-            self._records.append({
-                "tenant_id": req.tenant, "subject_id": req.subject, "action": req.action.value,
-                "feature": decision.feature, "purpose": req.purpose, "items": list(req.items),
-                "recipient": req.recipient, "destination": req.destination, "allowed": decision.allowed,
-                "basis": decision.basis.value if decision.basis else None, "decision": decision,
-                "policy_label": decision.policy_label, "actor": actor, "decided_at": now,
-            })
+            self._records.append((req.tenant, req.subject, req.action, req.purpose, req.items, req.recipient,
+                                  req.destination, decision, actor, now))
             if len(self._records) >= self.record_batch:
                 self.flush()
         return decision
@@ -280,12 +298,28 @@ class ConsentService:
         """Write buffered processing records; returns how many."""
         if not self._records:
             return 0
+        # Memoised decisions repeat within a batch: serialise each decision object and each item list once
+        # (the buffered records keep the decisions alive, so their ids are unique during the flush).
+        decided: dict[int, tuple[str | None, bool, str | None, str, str]] = {}
+        items_json: dict[tuple[str, ...], str] = {}
         rows = []
-        for r in self._records:
-            d: Decision = r["decision"]
-            rows.append({**{k: v for k, v in r.items() if k != "decision"},
-                         "items": json.dumps(r["items"], ensure_ascii=False),
-                         "reasons": json.dumps(d.to_json()["reasons"] + d.to_json()["missing"], ensure_ascii=False)})
+        for tenant, subject, action, purpose, items, recipient, destination, d, actor, decided_at in self._records:
+            dj = decided.get(id(d))
+            if dj is None:
+                j = d.to_json()
+                dj = decided[id(d)] = (d.feature, d.allowed, j["basis"], d.policy_label,
+                                       json.dumps(j["reasons"] + j["missing"], ensure_ascii=False))
+            items_text = items_json.get(items)
+            if items_text is None:
+                items_text = json.dumps(list(items), ensure_ascii=False)
+                if all(type(i) is str for i in items):  # equal keys must mean equal text (1 == True)
+                    items_json[items] = items_text
+            rows.append({
+                "tenant_id": tenant, "subject_id": subject, "action": _ACTION_VALUES[action], "feature": dj[0],
+                "purpose": purpose, "items": items_text, "recipient": recipient, "destination": destination,
+                "allowed": dj[1], "basis": dj[2], "policy_label": dj[3], "actor": actor, "decided_at": decided_at,
+                "reasons": dj[4],
+            })
         with self.sessions() as s:
             LedgerRepository(s).add_processing_records(rows)
             s.commit()
