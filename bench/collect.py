@@ -1,0 +1,43 @@
+"""Assemble docs/benchmarks.md from the per-area result files in docs/benchmarks/ (each written by its
+benchmark together with the command that produced it).
+
+    .venv/bin/python bench/collect.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["gate", "audit", "scanner", "protect"]
+
+
+def main() -> None:
+    parts = sorted((ROOT / "docs" / "benchmarks").glob("*.md"), key=lambda p: (
+        ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    out = [
+        "# Benchmarks",
+        "",
+        "Every section below is written by its benchmark, with the command that produced it, the machine and the",
+        "date. Ratios are against a baseline or a peer measured in the same run; peak memory is reported beside",
+        "time. This page is assembled from `docs/benchmarks/*.md` by `.venv/bin/python bench/collect.py`.",
+        "",
+        "| area | file | command |",
+        "|---|---|---|",
+    ]
+    for p in parts:
+        text = p.read_text(encoding="utf-8")
+        cmd = next((line.split("`")[1] for line in text.splitlines() if "`" in line and ("python" in line or
+                    "bash" in line)), "")
+        out.append(f"| {p.stem} | `docs/benchmarks/{p.name}` | `{cmd}` |")
+    out.append("")
+    for p in parts:
+        text = p.read_text(encoding="utf-8").strip().splitlines()
+        out.append("")
+        out += [("#" + line) if line.startswith("#") else line for line in text]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(out) + "\n", encoding="utf-8")
+    print(f"wrote docs/benchmarks.md from {len(parts)} files")
+
+
+if __name__ == "__main__":
+    main()
