@@ -10,6 +10,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["gate", "audit", "scanner", "protect"]
+COMMANDS = {
+    "gate": ".venv/bin/python bench/gate/run.py",
+    "audit": ".venv/bin/python bench/audit/run.py --seconds 1.5 --repeat 3 --pg postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "scanner": "bash bench/peers/setup_scanner_peers.sh && bench/.venv-peers/bin/python -m bench.scanner.speed; "
+               ".venv/bin/python -m bench.scanner.quality; .venv/bin/python -m bench.scanner.cluener",
+    "protect": ".venv/bin/python -m bench.protect.run",
+}
 
 
 def main() -> None:
@@ -26,9 +33,7 @@ def main() -> None:
         "|---|---|---|",
     ]
     for p in parts:
-        text = p.read_text(encoding="utf-8")
-        cmd = next((line.split("`")[1] for line in text.splitlines() if "`" in line and ("python" in line or
-                    "bash" in line)), "")
+        cmd = COMMANDS.get(p.stem, "see the section")
         out.append(f"| {p.stem} | `docs/benchmarks/{p.name}` | `{cmd}` |")
     out.append("")
     for p in parts:
