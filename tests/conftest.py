@@ -136,3 +136,16 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     data = tmp_path / "yinsi-data"
     monkeypatch.setenv("YINSI_DATA_DIR", str(data))
     return data
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test session writes Yinsi's data directory (master key, audit signing key and witness) to a
+    temporary directory, never to the developer's ``./.yinsi``; ``isolated_env`` narrows it per test."""
+    old = os.environ.get("YINSI_DATA_DIR")
+    os.environ["YINSI_DATA_DIR"] = str(tmp_path_factory.mktemp("yinsi-session-data"))
+    yield
+    if old is None:
+        os.environ.pop("YINSI_DATA_DIR", None)
+    else:
+        os.environ["YINSI_DATA_DIR"] = old

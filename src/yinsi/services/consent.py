@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from yinsi.audit import AuditAction, AuditRecord
 from yinsi.config import database_url, is_default_database
 from yinsi.declarations import parse_declaration
 from yinsi.domain.changes import diff_declarations
@@ -42,6 +43,7 @@ from yinsi.domain.consent import (
 from yinsi.domain.gate import CompiledPolicy, Decision, PromptDecision, Request, decide, may_ask_permission, outdated_scopes
 from yinsi.domain.policy import Declaration
 from yinsi.domain.taxonomy import Action, ConsentKind, taxonomy
+from yinsi.services.audit_trail import AuditTrail
 from yinsi.storage.engine import make_engine, make_session_factory
 from yinsi.storage.ledger import LedgerRepository
 from yinsi.storage.migrate import ensure_current
@@ -80,11 +82,13 @@ class ConsentService:
     """The ledger and the gate over one database (default: Yinsi's configured database)."""
 
     def __init__(self, url: str | None = None, *, clock: Clock = utcnow, cache_size: int = 100_000,
-                 record_batch: int = 1000) -> None:
+                 record_batch: int = 1000, audit: bool = True) -> None:
         self.url = url or database_url()
         ensure_current(self.url, auto_upgrade=is_default_database(self.url))
         self.engine = make_engine(self.url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        #: Consent and permission changes go to the audit log in the same transaction (issue 5).
+        self.audit: AuditTrail | None = AuditTrail(self.sessions) if audit else None
         self.clock = clock
         self.cache_size = cache_size
         self.record_batch = record_batch
@@ -204,6 +208,12 @@ class ConsentService:
                     st = touched.setdefault(ev.subject, SubjectState())
                     apply_consent(st, ev, event_id)
                 repo.save_consent_states(tenant, {subj: st.consents for subj, st in touched.items()})
+                if self.audit is not None:
+                    self.audit.record_many_in(s, tenant, [AuditRecord(
+                        ev.actor or f"subject:{ev.channel}", AuditAction.CONSENT_CHANGE,
+                        self.audit.pseudonym(tenant, ev.subject), ev.items,
+                        None, {"scope": _audit_scope(ev.scope), "event": ev.event.value, "kind": ev.kind.value,
+                               "policy": ev.policy_label, "record_id": ev.record_id}) for _, ev in evs])
             s.commit()
         for ev in events:
             self._states.pop((ev.tenant, ev.subject), None)
@@ -231,6 +241,10 @@ class ConsentService:
             state = repo.load_state(tenant, subject)
             apply_permission(state, ev, event_id)
             repo.save_permission_state(tenant, subject, device, permission, state.permissions[(device, permission)])
+            if self.audit is not None:
+                self.audit.record_in(s, tenant, "subject:app", AuditAction.PERMISSION_CHANGE, subject=subject,
+                                     details={"permission": permission, "event": ev.event.value,
+                                              "feature": feature})
             s.commit()
         self._states.pop((tenant, subject), None)
         return ev
@@ -402,6 +416,11 @@ class ConsentService:
         return {"tenant": tenant, "subject": subject, "policy": decl.version.label,
                 "collected": list(collected.values()), "shared": list(shared.values()),
                 "consents": list(consents.values()), "refused_requests": refused}
+
+
+def _audit_scope(scope: str) -> str:
+    """The scope as the audit log may hold it (ids of features, items and recipients; never PI values)."""
+    return scope
 
 
 def _add(values: list[Any], value: Any) -> None:

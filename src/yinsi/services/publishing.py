@@ -23,9 +23,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from yinsi.audit import SYSTEM_ACTOR, AuditAction
 from yinsi.config import database_url, is_default_database
 from yinsi.declarations import DeclarationError, Problem, parse_declaration, text_hash
 from yinsi.domain.policy import Declaration
+from yinsi.services.audit_trail import AuditTrail
 from yinsi.storage.engine import make_engine, make_session_factory
 from yinsi.storage.migrate import ensure_current
 from yinsi.storage.tables import LABEL_LEN, NAME_LEN, TENANT_ID_LEN, PolicyVersion, Tenant
@@ -203,6 +205,7 @@ def publish(
     tenant_id, label = decl.tenant, decl.version.label
 
     with _session_factory(url) as factory:
+        trail = AuditTrail(factory)
         for attempt in range(2):
             with UnitOfWork(factory) as uow:
                 existing = uow.versions.get(tenant_id, label)
@@ -230,13 +233,19 @@ def publish(
                 )
                 uow.versions.add(row)
                 try:
+                    uow.flush()
+                    trail.record_in(uow.session, tenant_id, by or SYSTEM_ACTOR, AuditAction.POLICY_PUBLISH,
+                                    details={"label": label, "declaration_hash": declaration_hash,
+                                             "lint_errors": lint_errors})
                     uow.commit()
                 except IntegrityError:
                     # Someone published the same tenant or label concurrently: look again.
                     if attempt:
                         raise
                     continue
-                return _to_published(row, created=True)
+                published = _to_published(row, created=True)
+            trail.ensure_tenant_keys(tenant_id)  # a tenant has its keys from its first publication
+            return published
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -1,0 +1,83 @@
+"""The audit trail as the services use it: every entry's subject pseudonymised with the tenant's key.
+
+Changes and their audit entries are written in the same transaction (``record_in``), so one never exists
+without the other. The tenant's keys are created when it is first needed (a tenant exists once its
+policy is published); the master key is read from ``YINSI_MASTER_KEY`` / ``YINSI_MASTER_KEY_FILE``, and
+when neither is set and ``<data dir>/master.key`` does not exist yet, it is created there (0600), as
+``yinsi keys init`` would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from yinsi.audit import AuditAction, AuditLog, AuditRecord
+from yinsi.protect.errors import KeyNotFound, MasterKeyError
+from yinsi.protect.keys import (
+    MASTER_KEY_ENV,
+    MASTER_KEY_FILE_ENV,
+    KeyRing,
+    MasterKey,
+    create_master_key_file,
+    load_master_key,
+    master_key_path,
+)
+
+
+def master_key() -> MasterKey:
+    """The configured master key; created in the data directory on first use when none is configured."""
+    try:
+        return load_master_key()
+    except MasterKeyError:
+        if os.environ.get(MASTER_KEY_ENV) or os.environ.get(MASTER_KEY_FILE_ENV) or master_key_path().exists():
+            raise
+        return create_master_key_file()
+
+
+class AuditTrail:
+    """Pseudonymised audit entries for one database."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.log = AuditLog(sessions)
+        self._ring: KeyRing | None = None
+        self._pseudonyms: dict[tuple[str, str], str] = {}
+
+    @property
+    def ring(self) -> KeyRing:
+        if self._ring is None:
+            self._ring = KeyRing(self.sessions, master_key())
+        return self._ring
+
+    def ensure_tenant_keys(self, tenant: str) -> None:
+        """Create the tenant's data, index and pseudonym keys if it has none (after the tenant row exists)."""
+        self.ring.provision(tenant)
+
+    def pseudonym(self, tenant: str, subject: str) -> str:
+        key = (tenant, subject)
+        p = self._pseudonyms.get(key)
+        if p is None:
+            try:
+                p = self.ring.pseudonymise(tenant, subject)
+            except KeyNotFound:
+                self.ensure_tenant_keys(tenant)
+                p = self.ring.pseudonymise(tenant, subject)
+            if len(self._pseudonyms) > 100_000:
+                self._pseudonyms.clear()
+            self._pseudonyms[key] = p
+        return p
+
+    def record_in(self, session: Session, tenant: str, actor: str, action: AuditAction, *,
+                  subject: str | None = None, items: Sequence[str] = (), reason: str | None = None,
+                  details: Mapping[str, Any] | None = None) -> None:
+        """Append one entry inside the caller's transaction."""
+        target = self.pseudonym(tenant, subject) if subject is not None else None
+        self.log.append_in(session, tenant, actor, action, target, items, reason, details)
+
+    def record_many_in(self, session: Session, tenant: str, records: Sequence[AuditRecord]) -> None:
+        """Append several entries (subjects already pseudonymised) inside the caller's transaction."""
+        self.log.append_many_in(session, tenant, records)
