@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import yinsi.storage.audit_tables  # registers the audit-log tables on Base.metadata
 import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected-identifier tables)
+import yinsi.storage.staff_tables as _staff_tables  # noqa: F401  (registers the staff, approval and alert tables)
 from yinsi.storage import consent_tables  # noqa: F401  (registers the ledger tables on Base.metadata)
 from yinsi.storage.engine import display_url, make_engine, make_session_factory, parse_url, ping
 from yinsi.storage.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaNotCurrent, StorageError
