@@ -199,6 +199,11 @@ class Subject(_Model):
     """A kind of data subject (个人信息主体), anchored at a table and its key column.
 
     ``attributes`` name further columns of that table usable as Redis placeholders (``phone: phone``).
+    ``verify_by`` names, per channel (``sms``, ``email``), the attribute holding the address already on
+    record to which an identity-verification code is sent (R8: only PI already held).
+    ``cancelled_marker`` is what account cancellation writes into the subject's own row first (columns
+    marked ``not_pi``, e.g. ``{status: cancelled}``), so the app stops serving the account while the rest
+    is erased; ``None`` for subjects without an account.
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -207,6 +212,32 @@ class Subject(_Model):
     table: str
     key: str
     attributes: dict[str, str] = Field(default_factory=dict)
+    verify_by: dict[Literal["sms", "email"], str] = Field(default_factory=dict)
+    cancelled_marker: dict[str, str] | None = None
+
+
+class PrerequisiteCheck(_Model):
+    """How the app's data shows whether a declared cancellation prerequisite (注销前提条件) holds.
+
+    ``match`` is a part of the prerequisite's text in the policy declaration; the check applies only while
+    the declaration lists such a prerequisite (Yinsi never imposes a condition the policy does not state,
+    R9). The prerequisite holds when no row of ``table`` reaches the subject. ``message`` tells the
+    person, in Chinese, what to do (e.g. 请先解除楼盘绑定，再注销账号).
+    """
+
+    match: str = Field(min_length=1)
+    subject: str
+    store: str
+    table: str
+    message: str = Field(min_length=1)
+
+
+class RecipientContact(_Model):
+    """Where a recipient of the subject's PI is told to delete it too (R13): an e-mail address, or nobody
+    (``email: null``) when a person must notify it some other way (the step then waits for that person)."""
+
+    email: str | None = None
+    who: str | None = Field(default=None, description="who notifies the recipient when there is no e-mail")
 
 
 class NotStored(_Model):
@@ -225,6 +256,8 @@ class DataMap(_Model):
     subjects: list[Subject]
     stores: list[Store]
     not_stored: list[NotStored] = Field(default_factory=list)
+    prerequisites: list[PrerequisiteCheck] = Field(default_factory=list)
+    recipients: dict[str, RecipientContact] = Field(default_factory=dict)
 
     # --- lookups --------------------------------------------------------------------------------
     def store(self, store_id: str) -> SqlStore | RedisStore | ManualStore | None:
@@ -509,6 +542,11 @@ def _check_structure(dm: DataMap) -> list[DataMapProblem]:
         if subj.id not in table.reach:
             err(("subjects", sk, "table"), f"主体表 {subj.table} 的 reach 中没有主体 {subj.id}")
 
+    for sk, subj in enumerate(dm.subjects):
+        _check_subject_extras(dm, sk, subj, err)
+    for pk, check in enumerate(dm.prerequisites):
+        _check_prerequisite(dm, pk, check, subjects, err)
+
     for sk, store in enumerate(dm.stores):
         if isinstance(store, SqlStore):
             for tname, table in store.tables.items():
@@ -526,6 +564,42 @@ def _check_structure(dm: DataMap) -> list[DataMapProblem]:
                     err((*ploc, "erase"), _bad_action(step.erase, MANUAL_ACTIONS, "人工步骤"))
                 _check_hold(step.erase, step.legal_hold, None, ploc, err)
     return out
+
+
+def _check_subject_extras(dm: DataMap, sk: int, subj: Subject, err: Err) -> None:
+    for channel, attribute in subj.verify_by.items():
+        if attribute not in subj.attributes:
+            err(("subjects", sk, "verify_by", channel), f"核验身份用的属性 {attribute!r} 不在主体 {subj.id} 的 attributes 中")
+    if subj.cancelled_marker is None:
+        return
+    store = dm.store(subj.store)
+    table = store.tables.get(subj.table) if isinstance(store, SqlStore) else None
+    if table is None:
+        return  # reported with the subject's anchor
+    for column in subj.cancelled_marker:
+        col = table.columns.get(column)
+        if col is None:
+            err(("subjects", sk, "cancelled_marker", column), f"注销标记列 {subj.table}.{column} 不在映射中")
+        elif not col.not_pi:
+            err(("subjects", sk, "cancelled_marker", column),
+                f"注销标记列 {subj.table}.{column} 必须是 not_pi 列（注销时写入的是账号状态，不是个人信息）")
+
+
+def _check_prerequisite(dm: DataMap, pk: int, check: PrerequisiteCheck, subjects: Mapping[str, Subject],
+                        err: Err) -> None:
+    loc: Loc = ("prerequisites", pk)
+    if check.subject not in subjects:
+        err((*loc, "subject"), f"未知的主体 {check.subject!r}（主体在 subjects 中声明）")
+        return
+    store = dm.store(check.store)
+    if not isinstance(store, SqlStore):
+        err((*loc, "store"), f"注销前提检查的存储 {check.store!r} 不是数据地图中的 SQL 存储")
+        return
+    table = store.tables.get(check.table)
+    if table is None or table.not_pi:
+        err((*loc, "table"), f"注销前提检查的表 {check.table!r} 不在存储 {store.id} 的个人信息映射中")
+    elif check.subject not in table.reach:
+        err((*loc, "table"), f"表 {check.table} 的 reach 中没有主体 {check.subject}，无法检查该前提")
 
 
 def _bad_action(action: EraseAction, allowed: Iterable[EraseAction], where: str) -> str:
@@ -702,6 +776,10 @@ def _check_declaration(dm: DataMap, decl: Declaration) -> list[DataMapProblem]:
             out.append(DataMapProblem(loc, f"个人信息项 {item}（{tax.items[item].name}）不在政策声明 "
                                            f"{decl.tenant} {decl.version.label} 收集的个人信息中：先在声明中载明"
                                            "其功能、目的和合法性基础，再保存它"))
+    for rid in dm.recipients:
+        if decl.recipient(rid) is None:
+            out.append(DataMapProblem(("recipients", rid), f"接收方 {rid!r} 不在政策声明 {decl.tenant} "
+                                                           f"{decl.version.label} 的接收方中"))
     explained = set(dm.mapped_items()) | {ns.item for ns in dm.not_stored}
     for item in decl.collected_items():
         if item not in explained:

@@ -55,6 +55,7 @@ class State(StrEnum):
 
     UNVERIFIED = "unverified"  # 已受理，待核验身份
     VERIFIED = "verified"  # 身份已核验
+    CONFIRMED = "confirmed"  # 本人已确认注销（此后不可撤回）
     IN_PROGRESS = "in_progress"  # 执行中
     WAITING_MANUAL = "waiting_manual"  # 等待人工步骤
     COMPLETED = "completed"  # 已完成（已核实）
@@ -64,22 +65,56 @@ class State(StrEnum):
 
 
 STATE_ZH: dict[State, str] = {
-    State.UNVERIFIED: "待核验身份", State.VERIFIED: "身份已核验", State.IN_PROGRESS: "处理中",
+    State.UNVERIFIED: "待核验身份", State.VERIFIED: "身份已核验", State.CONFIRMED: "已确认注销（不可撤回）",
+    State.IN_PROGRESS: "处理中",
     State.WAITING_MANUAL: "等待人工处理", State.COMPLETED: "已完成", State.REFUSED: "已拒绝",
     State.ERROR: "出错（可重试）", State.WITHDRAWN: "已撤回申请",
 }
 
-OPEN_STATES = frozenset({State.UNVERIFIED, State.VERIFIED, State.IN_PROGRESS, State.WAITING_MANUAL, State.ERROR})
+OPEN_STATES = frozenset({State.UNVERIFIED, State.VERIFIED, State.CONFIRMED, State.IN_PROGRESS, State.WAITING_MANUAL,
+                         State.ERROR})
 
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.UNVERIFIED: frozenset({State.VERIFIED, State.REFUSED, State.WITHDRAWN}),
-    State.VERIFIED: frozenset({State.IN_PROGRESS, State.REFUSED, State.WITHDRAWN}),
+    State.VERIFIED: frozenset({State.CONFIRMED, State.IN_PROGRESS, State.REFUSED, State.WITHDRAWN}),
+    # Confirmed cancellation is irreversible: the person can no longer withdraw it.
+    State.CONFIRMED: frozenset({State.IN_PROGRESS, State.REFUSED}),
     State.IN_PROGRESS: frozenset({State.WAITING_MANUAL, State.COMPLETED, State.ERROR, State.REFUSED}),
     State.WAITING_MANUAL: frozenset({State.IN_PROGRESS, State.ERROR}),
     State.ERROR: frozenset({State.IN_PROGRESS, State.REFUSED}),
     State.COMPLETED: frozenset(),
     State.REFUSED: frozenset(),
     State.WITHDRAWN: frozenset(),
+}
+
+
+#: Request types that run only after the person confirmed them (irreversible once confirmed).
+NEEDS_CONFIRMATION = frozenset({RequestType.CANCEL_ACCOUNT})
+
+
+def may_start(rtype: RequestType, state: State) -> bool:
+    """Whether a request of ``rtype`` in ``state`` may be executed now (a cancellation only once confirmed)."""
+    if state in (State.IN_PROGRESS, State.ERROR, State.WAITING_MANUAL, State.CONFIRMED):
+        return True
+    return state is State.VERIFIED and rtype not in NEEDS_CONFIRMATION
+
+
+class DeletionGround(StrEnum):
+    """The grounds of PIPL 47 on which a person asks for deletion (R4)."""
+
+    PURPOSE_DONE = "purpose_done"
+    SERVICE_STOPPED = "service_stopped"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    UNLAWFUL = "unlawful"
+    OTHER_LAW = "other_law"
+
+
+DELETION_GROUND_ZH: dict[DeletionGround, str] = {
+    DeletionGround.PURPOSE_DONE: "处理目的已实现、无法实现或者为实现处理目的不再必要",
+    DeletionGround.SERVICE_STOPPED: "停止提供产品或者服务，或者保存期限已届满",
+    DeletionGround.CONSENT_WITHDRAWN: "个人撤回同意",
+    DeletionGround.UNLAWFUL: "违反法律、行政法规或者违反约定处理个人信息",
+    DeletionGround.OTHER_LAW: "法律、行政法规规定的其他情形",
 }
 
 
