@@ -16,3 +16,7 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(_cli_path) if m.name.
     importlib.import_module(f"yinsi.cli.{_module}")
 
 __all__ = ["app"]
+
+
+if __name__ == "__main__":  # python -m yinsi.cli.main
+    app()

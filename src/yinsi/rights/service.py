@@ -668,9 +668,10 @@ class RightsService:
             if status_of.get(f"notify:{rid}") != DONE:
                 self._mark_step(job, f"notify:{rid}", MANUAL_PENDING,
                                 {"what": f"通知接收方 {rid} 删除该用户的个人信息（R13）", "who": who})
+        verified = self._verify(job, ops, connectors)  # before waiting for people: a failure shows at once
         if self._open_manual(job, None):
-            return self._wait_manual(job, [], "有无法自动处理的系统，等待人工确认（期限照常计算）")
-        verified = self._verify(job, ops, connectors)
+            return self._wait_manual(job, [], f"{verified} 个位置已删除并回读核实；有无法自动处理的系统，"
+                                              "等待人工确认（期限照常计算）")
         ended = self._end_consents(job) if cancel or job.details.get("ground") == DeletionGround.CONSENT_WITHDRAWN else 0
         held = self._hold_count(job)
         result = {"locations": len(locations), "operations": len(ops), "verified_locations": verified,
@@ -703,6 +704,7 @@ class RightsService:
     def _verify(self, job: _Job, ops: Sequence[Operation], connectors: Mapping[str, Any]) -> int:
         """Read every location back; raise ErasureIncomplete naming each location that still holds data."""
         left: list[str] = []
+        failed: dict[str, list[str]] = {}
         verified = 0
         for op in ops:
             if op.action in ("manual", "mark"):
@@ -711,16 +713,20 @@ class RightsService:
             if op.action in ("delete", "hold"):  # the rows reaching the subject: every column of the table
                 rows = conn.remaining(op.first, job.subject)
                 if rows:
-                    left.extend(f"{loc.id}（{len(rows)} 行，例如 {rows[0].key}）" for loc in op.locations)
+                    failed[op.key] = [f"{loc.id}（{len(rows)} 行，例如 {rows[0].key}）" for loc in op.locations]
                 verified += len(op.locations)
                 continue
             for loc in op.locations:
                 rows = conn.remaining(loc, job.subject)
                 if rows:
-                    left.append(f"{loc.id}（{len(rows)} 处，例如 {rows[0].key}）")
+                    failed.setdefault(op.key, []).append(f"{loc.id}（{len(rows)} 处，例如 {rows[0].key}）")
                 verified += 1
-        if left:
-            raise ErasureIncomplete("删除后回读发现仍有数据，请求未完成：" + "；".join(left))
+        if failed:
+            # the steps that claimed success are reopened, so a retry runs them again
+            for key, where in failed.items():
+                self._mark_step(job, key, PENDING, {"read_back_left": where})
+                left.extend(where)
+            raise ErasureIncomplete("删除后回读发现仍有数据，请求未完成（相应步骤已重新打开，可重试）：" + "；".join(left))
         return verified
 
     def _hold(self, job: _Job, op: Operation, rows: Sequence[Any]) -> int:
@@ -812,8 +818,9 @@ class RightsService:
 
     def _step_status(self, request_id: str) -> dict[str, str]:
         with self.sessions() as s:
-            return dict(s.execute(select(RequestStep.location_id, RequestStep.status)
-                                  .where(RequestStep.request_id == request_id)).tuples().all())
+            rows = s.execute(select(RequestStep.location_id, RequestStep.status)
+                             .where(RequestStep.request_id == request_id)).all()
+            return {str(key): str(value) for key, value in rows}
 
     def _open_manual(self, job: _Job, keys: Sequence[str] | None) -> bool:
         """Whether manual steps are still pending (only those in ``keys``; any, with None). Keys of steps
