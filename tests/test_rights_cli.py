@@ -138,7 +138,7 @@ class World:
             wrong = f"{(int(code) + 1) % 1_000_000:06d}"
             p = self.cli("request", "verify", TENANT, request_id, "--code", wrong, code=1)
             assert "还可尝试" in out(p)
-        p = self.cli("request", "verify", TENANT, request_id, "--code", code)
+        self.cli("request", "verify", TENANT, request_id, "--code", code)
 
     # --- what the data map maps, read independently (plain YAML, hand-written SQL) --------------------
     def agent_tables(self) -> dict[str, dict[str, Any]]:
@@ -404,6 +404,8 @@ def test_cancellation_erases_holds_notifies_and_verifies(world: World) -> None:
     # --- R13: one deletion notice to the payment institutions, without the agent's phone or name ---
     to_pay = [(rcpt, raw) for rcpt, raw in w.smtp.received if "privacy-deletion@pay.example" in rcpt]
     assert len(to_pay) == 1, w.smtp.received
+    cli("request", "deliver", TENANT)  # delivering again sends nothing twice
+    assert len(w.smtp.received) == 1, "only the payment institutions received the agent's data"
     msg = next(m for (rcpt, _), m in zip(w.smtp.received, w.smtp.messages(), strict=True)
                if "privacy-deletion@pay.example" in rcpt)
     subject_text = str(make_header(decode_header(msg["Subject"])))
@@ -486,6 +488,16 @@ def test_show_under_another_tenant_is_not_found(cli: Cli) -> None:
         p = cli("request", "show", "jikeanjia", ref, code=1)
         assert "没有编号" in out(p)
         assert "u-iso" not in p.stdout
+    # nor can another tenant act on it or list it
+    for args in (["withdraw"], ["export", "--output", str(cli.cwd / "leak.zip")],
+                 ["refuse", "--ground", "trade_secret", "--detail", "x", "--as", "王五"]):
+        p = cli("request", args[0], "jikeanjia", rid, *args[1:], code=1)
+        assert "没有编号" in out(p), args
+    p = cli("request", "holds", "jikeanjia", "--request", rid, code=1)
+    assert "没有编号" in out(p)
+    assert not (cli.cwd / "leak.zip").exists()
+    assert cli.json("request", "list", "jikeanjia") == []
+    assert cli.json("request", "show", TENANT, rid)["state"] == "unverified"
 
 
 def test_refusal_needs_a_detail_and_is_shown_with_its_rule(cli: Cli) -> None:

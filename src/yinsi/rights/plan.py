@@ -6,7 +6,8 @@ recorded as a step (``request_steps``) and read back:
 
 - ``mark``: cancellation only, first of all: the subject's row gets its ``cancelled_marker`` (e.g.
   ``status = 'cancelled'``) so the app stops serving the account while the rest is erased;
-- ``null`` / ``pseudonymise``: one per column location (row stays);
+- ``null``: one per table, every column the map sets to NULL at once (row stays);
+- ``pseudonymise``: one per column location (row stays);
 - ``hold_column``: a ``keep_legal_hold`` column of a table whose rows stay: the rows are captured into
   the legal-hold vault, then the column is cleared;
 - ``delete``: one per table whose rows are deleted (every location of the table is then gone at once);
@@ -59,7 +60,8 @@ class Operation:
     def describe(self) -> str:
         loc = self.first
         if loc.store_kind is StoreKind.SQL:
-            where = f"{loc.table}.{loc.column}" if self.action in ("null", "pseudonymise", "hold_column") else loc.table
+            cols = "、".join(str(x.column) for x in self.locations)
+            where = f"{loc.table}.{cols}" if self.action in ("null", "pseudonymise", "hold_column") else loc.table
         elif loc.store_kind is StoreKind.REDIS:
             where = loc.key_pattern or ""
         else:
@@ -101,14 +103,20 @@ def erasure_operations(groups: Sequence[Sequence[Location]], subject: Subject | 
             ops.append(Operation(_key(f"{first.store}/{step}@{first.subject}"), "manual", first.store, tuple(group)))
             continue
         deleting: list[Location] = []
+        nulling: list[Location] = []
         for loc in group:
             mode = sql_erase_mode(loc)
             if mode == "delete":
                 deleting.append(loc)
             elif loc.erase is EraseAction.KEEP_LEGAL_HOLD:
                 ops.append(Operation(_key(loc.id + "#hold"), "hold_column", loc.store, (loc,)))
+            elif mode == "null":
+                nulling.append(loc)
             else:
-                ops.append(Operation(_key(loc.id), "null" if mode == "null" else "pseudonymise", loc.store, (loc,)))
+                ops.append(Operation(_key(loc.id), "pseudonymise", loc.store, (loc,)))
+        if nulling:  # one UPDATE for every column of the table that is set to NULL
+            ops.append(Operation(_key(f"{first.store}.{first.table}#null@{first.subject}"), "null", first.store,
+                                 tuple(nulling)))
         if deleting:
             held = any(loc.erase is EraseAction.KEEP_LEGAL_HOLD or loc.row_erase is RowAction.KEEP_LEGAL_HOLD
                        for loc in deleting)

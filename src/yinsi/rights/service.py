@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from yinsi.audit import AuditAction
@@ -152,7 +152,7 @@ class RightsService:
                  exports_dir: Path | None = None, channels: Mapping[str, Any] | None = None) -> None:
         self.url = url or database_url()
         ensure_current(self.url, auto_upgrade=is_default_database(self.url))
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_pre_ping=False, pool_recycle=300)  # see yinsi.stores.sql._engine
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.datamaps = dict(datamaps or {})
         self.store_urls = dict(store_urls or {})
@@ -691,6 +691,9 @@ class RightsService:
         if op.action == "mark":
             n = conn.mark(loc, job.subject, dict(subj.cancelled_marker or {}))
             return {"affected": n, "detail": f"已标记 {n} 行为已注销"}
+        if op.action == "null":
+            res = conn.null_columns(op.locations, job.subject)
+            return {"affected": res.affected, "detail": res.detail}
         captured = 0
         if op.holds:
             rows = conn.read(loc, job.subject, whole=op.action == "hold")
@@ -831,13 +834,14 @@ class RightsService:
         return any(status_of.get(k) != DONE for k in keys)
 
     def _mark_step(self, job: _Job, key: str, status_: str, detail: Mapping[str, Any]) -> None:
-        with self._tx() as s:
-            step = s.scalars(select(RequestStep).where(RequestStep.request_id == job.request_id,
-                                                       RequestStep.location_id == key)).one()
-            step.status = status_
-            step.attempts += 1
-            step.detail = _dumps(dict(detail))
-            step.updated_at = self.clock()
+        """One statement, committed: the step's status, one more attempt, what it did."""
+        with self.engine.begin() as conn:
+            n = conn.execute(update(RequestStep).where(RequestStep.request_id == job.request_id,
+                                                       RequestStep.location_id == key)
+                             .values(status=status_, attempts=RequestStep.attempts + 1, detail=_dumps(dict(detail)),
+                                     updated_at=self.clock())).rowcount
+        if n != 1:
+            raise RuntimeError(f"request {job.request_id} has no step {key}")
 
     # --- copy, correction, withdrawal, explanation -------------------------------------------------------
     def _read_all(self, job: _Job, dm: DataMap, locations: Sequence[Location]) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     delete,
     false,
     not_,
+    or_,
     select,
     update,
 )
@@ -57,7 +58,10 @@ def _engine(url: str) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = make_engine(url)
+            # No pre-ping: a rights request checks connections out dozens of times, and a ping each time
+            # doubles its round trips. A connection the server dropped fails the step loudly (the request
+            # goes to "error", retryable) and the pool replaces it; recycling keeps idle ones fresh.
+            engine = _engines[url] = make_engine(url, pool_pre_ping=False, pool_recycle=300)
         return engine
 
 
@@ -253,6 +257,23 @@ class SqlConnector:
                     raise ValueError(f"假名化函数返回的值不以 {PSEUDONYM_PREFIX} 开头，无法保证幂等：{loc.id}")
                 n += conn.execute(update(t).where(reach, col == old).values({col.name: new})).rowcount
             return EraseResult(n, f"假名化 {n} 行" if n else "已无数据")
+
+    def null_columns(self, locs: Sequence[Location], subject_value: str) -> EraseResult:
+        """Set several ``null`` columns of one table to NULL in one statement (rows reaching the subject
+        where any of them is not NULL); idempotent. Every location must be a ``null`` location of the
+        same table and reach."""
+        first = locs[0]
+        t, _ = self._target(first)
+        cols = []
+        for loc in locs:
+            if loc.table != first.table or sql_erase_mode(loc) != "null" or (loc.key_column, loc.join) != (
+                    first.key_column, first.join):
+                raise ValueError(f"位置 {loc.id} 不能与 {first.id} 一起置空")
+            cols.append(self._target(loc)[1])
+        with self.engine.begin() as conn:
+            n = conn.execute(update(t).where(self._reach(first, subject_value), or_(*(c.is_not(None) for c in cols)))
+                             .values({c.name: None for c in cols})).rowcount
+        return EraseResult(n, f"置空 {n} 行（{len(cols)} 列）" if n else "已无数据")
 
     def remaining(self, loc: Location, subject_value: str) -> list[Row]:
         """What is still there after erasure: rows still reaching the subject (delete, legal hold), rows
