@@ -301,7 +301,8 @@ def report(r: dict[str, Any], command: str) -> str:
         f"{platform.release()}; load average at start {r['load'][0]:.2f}, {r['load'][1]:.2f}, {r['load'][2]:.2f}",
         f"- Demo app: PostgreSQL `{r['app_db']}`, {r['agents']:,} agents, {r['rows']:,} rows in its 13 tables; Yinsi's "
         "own database: a scratch PostgreSQL database on the same server; Redis for sessions and codes",
-        f"- Python {platform.python_version()}; Fides {f['version'] if f else '—'} on Python {f.get('python', '—') if f else '—'}",
+        f"- Python {platform.python_version()}; Fides {f['version'] if f else '—'} "
+        f"on Python {f.get('python', '—') if f else '—'}",
         "",
         "| Case | n | p50 ms | p95 ms | mean ms | vs baseline (p50) | vs Fides (p50) | vs Fides (p95) |",
         "|---|--:|--:|--:|--:|--:|--:|--:|",
@@ -328,7 +329,8 @@ def report(r: dict[str, Any], command: str) -> str:
                              f"{fmt(statistics.fmean(c['times_ms']) if c.get('times_ms') else float('nan'))} | "
                              f"{c['p50_ms'] / base['p50_ms']:.0f}× | 1× | 1× |")
     q = r["queued"]
-    lines += ["", "| Queued requests | n | finished | wall s | requests/s | vs Fides | peak RSS MiB |", "|---|--:|--:|--:|--:|--:|--:|",
+    lines += ["", "| Queued requests | n | finished | wall s | requests/s | vs Fides | peak RSS MiB |",
+              "|---|--:|--:|--:|--:|--:|--:|",
               f"| Yinsi, {q['workers']} worker processes, copy requests | {q['n']} | {q['finished']} | {q['seconds']:.1f} | "
               f"{q['per_second']:.1f} | "
               + (f"{q['per_second'] / f['queued']['per_second']:.0f}×" if f and f.get("queued", {}).get("per_second") else "—")

@@ -110,6 +110,7 @@ def demo(
     console.print("历史版本：[bold]yinsi policy history weiliaoke[/bold]；旧版全文："
                   "[bold]yinsi policy show weiliaoke 2020-06-07[/bold]")
     _gate_demo(url)
+    _rights_demo(url, out)
 
 
 def _gate_demo(url: str) -> None:
@@ -144,3 +145,90 @@ def _gate_demo(url: str) -> None:
     console.print(f"同样的操作：[bold]yinsi gate check weiliaoke {subject} --action collect --feature customer_chat "
                   "--item location.precise --device demo-phone[/bold]；[bold]yinsi subject report weiliaoke "
                   f"{subject}[/bold]")
+
+
+def _rights_demo(url: str, out: Path) -> None:
+    """六：rights requests against the demo app's real database: a copy, then a cancellation."""
+    import json
+    import os
+    import uuid
+
+    from sqlalchemy import text
+
+    from yinsi.cli.demoapp_cmds import demo_app_dir, load_demo_app
+    from yinsi.config import data_dir
+    from yinsi.datamap_io import load_datamap, with_key_prefixes
+    from yinsi.domain.datamap import RedisStore
+    from yinsi.domain.rights import STATE_ZH, RequestType
+    from yinsi.notify.channels import SMS_OUTBOX_FILE, FileSmsChannel
+    from yinsi.rights.service import RightsService
+    from yinsi.storage.engine import make_engine
+    from yinsi.stores.sql import dispose_engines
+
+    demo_app = load_demo_app()
+    app_db = data_dir() / "demo-app.db"
+    app_db.unlink(missing_ok=True)
+    app_url = f"sqlite:///{app_db.as_posix()}"
+    redis_url = os.environ.get("WEILIAOKE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix = f"yinsi-demo-{uuid.uuid4().hex[:8]}:"
+    dm = load_datamap(demo_app_dir() / "datamap.yaml").datamap
+    try:
+        import redis
+
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+        dm = with_key_prefixes(dm, {"cache": prefix})
+    except Exception:
+        redis_url = ""
+        dm = dm.model_copy(update={"stores": [st for st in dm.stores if not isinstance(st, RedisStore)]})
+    console.print(f"\n[bold]六、权利请求：在演示应用的真实数据库中执行[/bold]（{app_db}）")
+    if not redis_url:
+        console.print("  [yellow]Redis 不可用[/yellow]：本次演示不含会话与验证码缓存（设置 WEILIAOKE_REDIS_URL 后重试）")
+    engine = make_engine(app_url)
+    demo_app.create_schema(engine)
+    demo_app.seed(app_url, 20, 2022, redis_url=redis_url or None, redis_prefix=prefix)
+    with engine.connect() as conn:
+        agent = int(conn.execute(text("SELECT o.agent_id FROM orders o JOIN invoices i ON i.order_id = o.id "
+                                      "ORDER BY o.agent_id LIMIT 1")).scalar() or 1)
+    urls = {"app_db": app_url, **({"cache": redis_url} if redis_url else {})}
+    tenant, who = "weiliaoke", str(agent)
+    phone = data_dir() / "demo-phone"  # the person's phone: the development SMS gateway writes here
+    with RightsService(url, datamaps={tenant: dm}, store_urls=urls, channels={"sms": FileSmsChannel(phone)}) as svc:
+        rid = svc.submit(tenant, who, RequestType.COPY)
+        challenge = svc.send_code(tenant, rid, "sms")
+        console.print(f"1）置业顾问 {agent} 申请复制个人信息；{challenge.notice_zh}")
+        last = (phone / SMS_OUTBOX_FILE).read_text(encoding="utf-8").splitlines()[-1]
+        code = str(json.loads(last)["params"]["code"])
+        console.print(f"   输入验证码：{svc.check_code(tenant, rid, code).reason_zh}")
+        state = svc.run(tenant, rid, "yinsi demo")
+        view = svc.show(tenant, rid)
+        package = svc.export(tenant, rid, out / f"copy-{agent}.zip")
+        result = view.result or {}
+        console.print(f"   {STATE_ZH[state]}：{result.get('values')} 项数据、{len(result.get('items', []))} 类个人信息"
+                      f" → {package}（JSON、CSV、中文网页）；另有 {len(result.get('excluded', []))} 个外部系统由人工调取")
+        svc.complete_manual(tenant, rid, "客服小王", "已从外部系统调取并交付")
+
+        svc.consents.record_consent(tenant, who, "policy")
+        rid = svc.submit(tenant, who, RequestType.CANCEL_ACCOUNT)
+        svc.mark_verified(tenant, rid, "客服小王", "当面核对身份证件")
+        svc.confirm(tenant, rid)
+        console.print(f"2）同一人申请注销账号，已核验并确认（不可撤回）；截止 {svc.show(tenant, rid).due_date}")
+        state = svc.run(tenant, rid, "yinsi demo")
+        pending = [st for st in svc.show(tenant, rid).steps if st["status"] == "manual_pending"]
+        console.print(f"   自动部分已删除并回读核实，{len(pending)} 个外部系统等待人工：" +
+                      "；".join(str((st["detail"] or {}).get("who")) for st in pending))
+        state = svc.complete_manual(tenant, rid, "运营专员", "外部系统已删除（工单 WB-1）")
+        view = svc.show(tenant, rid)
+        r = view.result or {}
+        console.print(f"   {STATE_ZH[state]}：{r.get('verified_locations')} 个位置回读核实无残留；"
+                      f"{r.get('legal_hold_rows')} 条依法保存的记录（订单、发票、登录日志）已移入加密的法定保存库；"
+                      f"结束同意 {r.get('consents_ended')} 项")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT status, phone, name, id_number FROM agents WHERE id = :a"), {"a": agent}).one()
+        left = sum(int(conn.execute(text(f"SELECT count(*) FROM {t} WHERE agent_id = :a"), {"a": agent}).scalar() or 0)
+                   for t in ("property_bindings", "posts", "orders", "chat_messages", "devices", "login_logs"))
+    engine.dispose()
+    dispose_engines()
+    console.print(f"   独立 SQL 核对：账号行 status={row[0]}，手机号/姓名/身份证号={row[1]}/{row[2]}/{row[3]}；"
+                  f"业务表中剩余行 {left}")
+    console.print(f"同样的操作：[bold]yinsi request --help[/bold]；说明见 docs/rights.md；请求详情："
+                  f"[bold]yinsi request show {tenant} {rid[:8]}[/bold]")

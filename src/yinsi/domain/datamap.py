@@ -156,8 +156,11 @@ class ManualStep(_Model):
     id: str
     subject: str
     items: list[str]
-    description: str
+    description: str = Field(description="what the person does to erase the data there")
     who: str
+    access: str | None = Field(default=None, description="what the person does to obtain a copy of the data "
+                                                         "(access, copy); without it a copy request names the "
+                                                         "system and the items only")
     erase: EraseAction = EraseAction.DELETE
     legal_hold: LegalHold | None = None
 
@@ -413,6 +416,7 @@ class Location:
     retention: Retention | None = None
     description: str | None = None
     who: str | None = None
+    access: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (enums as values, join hops as ``a.b -> c.d`` strings), plus ``how``."""
@@ -486,6 +490,7 @@ def _locations(dm: DataMap) -> Iterator[Location]:
                         id=f"{store.id}/{step.id}/{item}@{step.subject}", subject=step.subject, store=store.id,
                         store_kind=StoreKind.MANUAL, item=item, item_name=pi.name, sensitive=pi.sensitive,
                         erase=step.erase, legal_hold=step.legal_hold, description=step.description, who=step.who,
+                        access=step.access,
                     )
 
 

@@ -33,7 +33,16 @@ from yinsi.config import data_dir, database_url, is_default_database
 from yinsi.declarations import parse_declaration
 from yinsi.domain.consent import EventType, Status
 from yinsi.domain.datamap import DataMap, Location, StoreKind, Subject
-from yinsi.domain.deadlines import CalendarNotCovered, ChineseCalendar, deadline_for, format_date, status
+from yinsi.domain.deadlines import (
+    CalendarNotCovered,
+    ChineseCalendar,
+    deadline_for,
+    due_date,
+    format_date,
+    promised_reply_time,
+    status,
+    statutory_ceiling,
+)
 from yinsi.domain.policy import Declaration
 from yinsi.domain.rights import (
     DELETION_GROUND_ZH,
@@ -306,13 +315,7 @@ class RightsService:
             dl = deadline_for(decl, RIGHT_OF[rtype], day, self.calendar)
             due, rule, explanation = dl.due, dl.rule_id, dl.explanation
         except CalendarNotCovered as exc:
-            # Fail closed: never guess working days. A provisional date of N natural days is never later
-            # than the true deadline (N working days, or N days extended by holidays); staff must confirm it.
-            promised = decl.reply_time_for(RIGHT_OF[rtype]).days or 15
-            days = min(promised, 15)
-            due, rule, provisional = day + timedelta(days=days), "D2", True
-            explanation = (f"{exc} 暂按不晚于法定期限的 {days} 个自然日定截止日为{format_date(due)}，"
-                           "须在节假日数据更新后人工复核。")
+            due, rule, explanation, provisional = self._uncovered_deadline(decl, rtype, day, exc)
         rid = str(uuid.uuid4())
         who = requester or subject
         with self._tx() as s:
@@ -333,6 +336,32 @@ class RightsService:
             self.audit.record_in(s, tenant, "requester", AuditAction.RIGHTS_REQUEST_STEP, subject=subject,
                                  details={"request": rid, "type": rtype.value, "state": State.UNVERIFIED.value})
         return rid
+
+    def _uncovered_deadline(self, decl: Declaration, rtype: RequestType, day: date,
+                            exc: CalendarNotCovered) -> tuple[date, str, str, bool]:
+        """(due, rule, explanation, provisional) when the holiday data does not cover a year the count needs.
+
+        The statutory ceiling is never earlier than its number of natural days (working days and D1 only
+        move it later). So when the promise can still be counted and ends by then, the promise is the exact
+        deadline. Otherwise fail closed: never guess working days; a provisional date of N natural days is
+        never later than the true deadline, and staff must confirm it once the calendar is updated.
+        """
+        right = RIGHT_OF[rtype]
+        cap = statutory_ceiling(right)
+        promise = promised_reply_time(decl, right)
+        if promise is not None and promise.days is not None:
+            try:
+                p_due = due_date(day, promise.days, promise.unit, promise.holidays_extended, self.calendar)
+            except CalendarNotCovered:
+                p_due = None
+            if p_due is not None and p_due <= day + timedelta(days=cap.days):
+                text = (f"依据隐私政策承诺：{promise.describe()}，截止{format_date(p_due)}；法定上限{cap.describe()}"
+                        f"（{cap.rule_id}）不早于{format_date(day + timedelta(days=cap.days))}，以承诺为准。")
+                return p_due, cap.rule_id, text, False
+        days = min(promise.days if promise is not None and promise.days else cap.days, cap.days)
+        due = day + timedelta(days=days)
+        return due, "D2", (f"{exc} 暂按不晚于法定期限的 {days} 个自然日定截止日为{format_date(due)}，"
+                           "须在节假日数据更新后人工复核。"), True
 
     # --- identity verification ---------------------------------------------------------------------------
     def send_code(self, tenant: str, request_id: str, channel: str = "sms", *, claimed: str | None = None,
@@ -876,8 +905,9 @@ class RightsService:
                 step = loc.id.split("/")[1]
                 store = dm.store(loc.store)
                 name = store.name if store is not None else loc.store
-                seen.setdefault(step, (f"manual:{loc.store}/{step}",
-                                       f"从“{name}”调取该用户的个人信息并提供给本人（{loc.description}）", loc.who or "客服"))
+                items = "、".join(sorted({x.item_name for x in locations if x.id.split("/")[:2] == loc.id.split("/")[:2]}))
+                how = loc.access or f"调取该用户的{items}，交付本人；不要删除或更改"
+                seen.setdefault(step, (f"manual:{loc.store}/{step}", f"从“{name}”提供副本：{how}", loc.who or "客服"))
         return list(seen.values())
 
     def _run_copy(self, job: _Job) -> State:
