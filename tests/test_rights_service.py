@@ -439,7 +439,11 @@ def test_killing_a_cancellation_mid_way_and_running_again_finishes_it_exactly_on
     proc.wait(timeout=30)
     done_at_kill = _done_steps(e, rid)
     partial = _snapshot(e)
-    assert 8 <= done_at_kill < 20 and partial != before and any(partial.values())  # really killed mid-way
+    with e.engine.connect() as conn:
+        pending = conn.execute(text("SELECT count(*) FROM request_steps WHERE request_id = :r AND status = 'pending'"),
+                               {"r": rid}).scalar()
+    # really killed mid-way: some steps recorded, some still to do, the data partly erased
+    assert done_at_kill >= 8 and pending and partial != before and e.agent_row()["phone"] is not None
     with e.service() as svc:
         assert svc.show(TENANT, rid).state is State.IN_PROGRESS
     rerun = subprocess.run(cmd, env={**_cli_env(e, tmp_path), "YINSI_STEP_DELAY": "0"}, capture_output=True, timeout=300)
@@ -474,3 +478,71 @@ def test_deadline_outside_the_holiday_data_is_provisional_and_early(env: Env) ->
         view = svc.show(TENANT, rid)
     assert view.deadline_provisional and "2027" in view.deadline
     assert (view.due_date - datetime(2026, 12, 22).date()).days <= 15
+
+
+# --------------------------------------------------------------------------------------- the other request types
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
+def test_a_close_relative_deletes_a_deceased_persons_data_after_staff_verify_the_documents(env: Env) -> None:
+    e = env
+    with e.service() as svc:
+        with pytest.raises(RequestError, match="与死者的关系"):
+            svc.submit(TENANT, str(e.agent), RequestType.DECEASED, requester="王某（配偶）", details={"action": "deletion"})
+        rid = svc.submit(TENANT, str(e.agent), RequestType.DECEASED, requester="王某（配偶）",
+                         details={"action": "deletion", "relation": "配偶", "items": ["content.posts"]})
+        with pytest.raises(RequestError, match="死亡证明"):
+            svc.send_code(TENANT, rid, "sms")  # the deceased's phone proves nothing about the relative
+        svc.mark_verified(TENANT, rid, "客服小王", "核对死亡证明、结婚证与申请人身份证")
+        assert svc.run(TENANT, rid) is State.COMPLETED
+        view = svc.show(TENANT, rid)
+    assert e.count("posts") == 0 and e.count("reviews") == 0 and e.agent_row()["phone"] is not None
+    assert view.type is RequestType.DECEASED and view.result is not None and view.result["verified_locations"] > 0
+
+
+@SQLITE_ONLY
+def test_complaints_and_explanations_wait_for_a_person_and_close_when_answered(env: Env) -> None:
+    e = env
+    received = datetime(2026, 9, 28, 2, 0, tzinfo=UTC)  # Monday 28 September, 10:00 in Beijing
+    with e.service() as svc:
+        complaint = _verified(svc, str(e.agent), RequestType.COMPLAINT, details={"text": "客服三次未回复我的注销问题"},
+                              received_at=received)
+        # The promise, 15 days with statutory holidays extended: 29, 30 Sep (2), 1–7 Oct not counted, 8–20 Oct (13)
+        # → Tuesday 20 October. The R10 ceiling, 15 working days, ends later: 29, 30 Sep; 8, 9, 10 (Saturday,
+        # worked) Oct; 12–16; 19–23 → 23 October. The earlier date is the deadline.
+        assert svc.show(TENANT, complaint).due_date.isoformat() == "2026-10-20"
+        assert svc.run(TENANT, complaint) is State.WAITING_MANUAL
+        assert svc.complete_manual(TENANT, complaint, "个人信息保护负责人", "已致电说明并补发答复") is State.COMPLETED
+        explanation = _verified(svc, str(e.agent), RequestType.EXPLANATION,
+                                details={"about": "rules", "question": "为什么要收集我的身份证号？"})
+        assert svc.run(TENANT, explanation) is State.WAITING_MANUAL
+        rules = svc.show(TENANT, explanation).result
+        assert rules is not None and rules["features"] == len(svc._declaration(TENANT).features) and rules["rules"]
+        assert svc.complete_manual(TENANT, explanation, "个人信息保护负责人", "已书面答复") is State.COMPLETED
+
+
+@SQLITE_ONLY
+def test_restriction_withdraws_the_consents_and_asks_the_dpo_for_the_rest(env: Env) -> None:
+    e = env
+    with e.service() as svc:
+        svc.consents.record_consent(TENANT, str(e.agent), "policy")
+        svc.consents.record_consent(TENANT, str(e.agent), "feature:marketing")
+        rid = _verified(svc, str(e.agent), RequestType.RESTRICTION, details={"scopes": ["feature:marketing"]})
+        assert svc.run(TENANT, rid) is State.WAITING_MANUAL
+        assert svc.consents.state(TENANT, str(e.agent)).consents["feature:marketing"].status.value == "withdrawn"
+        assert svc.complete_manual(TENANT, rid, "个人信息保护负责人", "营销推送已停止") is State.COMPLETED
+        assert svc.consents.state(TENANT, str(e.agent)).consents["policy"].status.value == "active"
+
+
+@SQLITE_ONLY
+def test_a_withdrawn_request_cannot_run_and_an_unknown_type_is_explained(env: Env) -> None:
+    e = env
+    with e.service() as svc:
+        rid = _verified(svc, str(e.agent), RequestType.DELETION)
+        svc.withdraw(TENANT, rid)
+        with pytest.raises(RequestError, match="已撤回申请"):
+            svc.run(TENANT, rid)
+        with pytest.raises(RequestError, match="未知的请求类型"):
+            svc.submit(TENANT, str(e.agent), "forget_me")
+    assert e.count("posts") > 0

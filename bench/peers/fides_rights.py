@@ -279,6 +279,14 @@ def compare(before: dict[str, dict[int, tuple]], after: dict[str, dict[int, tupl
 # ---------------------------------------------------------------------------------------------- server
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if the harness dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -403,7 +411,14 @@ def fides_server(env: dict[str, str], workdir: Path, startup_timeout: float) -> 
     log(f"starting Fides webserver on 127.0.0.1:{port} (log: {logfile})")
     with open(logfile, "wb") as fh:
         proc = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -435,7 +450,14 @@ def fides_worker(env: dict[str, str], workdir: Path, startup_timeout: float) -> 
     log(f"starting Fides Celery worker, concurrency {env['FIDES__CELERY__WORKER_CONCURRENCY']} (log: {logfile})")
     with open(logfile, "wb") as fh:
         proc = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     try:
         t0 = time.monotonic()

@@ -632,7 +632,30 @@ def seed(
         with ctx.Pool(n_workers, initializer=_worker_init, initargs=(job,)) as pool:
             for result in pool.imap_unordered(_worker_run, spans):
                 account(result)
+    _analyze(url)
     return SeedResult(done, rows_done, redis_commands, time.perf_counter() - started, ids.first_agent, total)
+
+
+def _analyze(url: str) -> None:
+    """Refresh the planner's statistics after a bulk load. Without it PostgreSQL plans the freshly loaded
+    tables from empty-table estimates (a join to ``invoices`` becomes a sequential scan of every invoice)
+    until autovacuum catches up."""
+    from sqlalchemy import text
+
+    from yinsi.storage.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            name = conn.dialect.name
+            if name == "postgresql":
+                conn.execute(text("ANALYZE " + ", ".join(t.name for t in TABLES)))
+            elif name in ("mysql", "mariadb"):
+                conn.execute(text("ANALYZE TABLE " + ", ".join(t.name for t in TABLES)))
+            else:
+                conn.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
 def create_schema(engine: Engine) -> list[str]:

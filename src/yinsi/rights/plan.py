@@ -22,7 +22,7 @@ finds the steps it already finished. Verification reads back every location of e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,6 +127,62 @@ def erasure_operations(groups: Sequence[Sequence[Location]], subject: Subject | 
         dup = next(k for k in keys if keys.count(k) > 1)
         raise ValueError(f"执行计划中有重复的步骤标识 {dup}")
     return ops
+
+
+def layers(ops: Sequence[Operation], parents: Mapping[str, Mapping[str, set[str]]]) -> list[tuple[bool, list[Operation]]]:
+    """The operations in layers, keeping the plan's order between layers: ``(concurrent, operations)``.
+
+    ``parents`` is, per SQL store, table → the tables it references (``SqlConnector.dependencies``). SQL
+    operations share a concurrent layer only if they are on the same store, on different tables, and
+    neither table references the other (directly or transitively) or reaches the subject through the other
+    (join path). Consecutive Redis operations of one store form a sequential layer (their order matters:
+    a session key before the set that lists it). ``mark`` and manual operations are layers of their own.
+    Since the plan is ordered children first, each layer can run at once and the layers one after another.
+    """
+    out: list[tuple[bool, list[Operation]]] = []
+    current: list[Operation] = []
+    concurrent = False
+
+    def related(a: Operation, b: Operation) -> bool:
+        if a.store != b.store or a.first.table == b.first.table:
+            return True
+        deps = parents.get(a.store, {})
+        ta, tb = str(a.first.table), str(b.first.table)
+        return tb in _reach_tables(a, deps) or ta in _reach_tables(b, deps)
+
+    for op in ops:
+        kind = op.first.store_kind
+        sql = kind is StoreKind.SQL and op.action != "mark"
+        redis = kind is StoreKind.REDIS
+        if current and sql and concurrent and all(not related(op, other) for other in current):
+            current.append(op)
+            continue
+        if current and redis and not concurrent and current[0].first.store_kind is StoreKind.REDIS \
+                and current[0].store == op.store:
+            current.append(op)
+            continue
+        if current:
+            out.append((concurrent, current))
+        current, concurrent = [op], sql
+    if current:
+        out.append((concurrent, current))
+    return out
+
+
+def _reach_tables(op: Operation, deps: Mapping[str, set[str]]) -> set[str]:
+    """The tables ``op``'s table depends on: its foreign-key ancestors and the tables of its join paths."""
+    seen: set[str] = set()
+    todo = [str(op.first.table)]
+    for loc in op.locations:
+        for hop in loc.join:
+            todo += [hop.from_table, hop.to_table]
+    while todo:
+        t = todo.pop()
+        if t not in seen:
+            seen.add(t)
+            todo.extend(deps.get(t, ()))
+    seen.discard(str(op.first.table))
+    return seen
 
 
 def locations_of(ops: Iterable[Operation]) -> list[Location]:

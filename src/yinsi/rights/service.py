@@ -62,7 +62,7 @@ from yinsi.domain.rights import (
 from yinsi.domain.taxonomy import LegalBasis, taxonomy
 from yinsi.protect.errors import InvalidIdentifier, KeyNotFound
 from yinsi.rights.export import EXPORT_FIELD, build_package, write_private
-from yinsi.rights.plan import ACTION_ZH, Operation, erasure_operations
+from yinsi.rights.plan import ACTION_ZH, Operation, erasure_operations, layers
 from yinsi.services.audit_trail import AuditTrail
 from yinsi.storage.engine import make_engine, make_session_factory
 from yinsi.storage.migrate import ensure_current
@@ -90,6 +90,8 @@ PORTABLE_BASES = frozenset({LegalBasis.CONSENT, LegalBasis.CONTRACT})
 DONE, PENDING, MANUAL_PENDING = "done", "pending", "manual_pending"
 #: Seconds to sleep after each executed step (tests: makes a run killable mid-way). Never set in production.
 STEP_DELAY_ENV = "YINSI_STEP_DELAY"
+#: How many store operations of one request may run at once on server databases (default 4).
+PARALLEL_ENV = "YINSI_RIGHTS_PARALLEL"
 
 
 class RequestError(ValueError):
@@ -216,15 +218,18 @@ class RightsService:
             s.commit()
 
     def _declaration(self, tenant: str, label: str | None = None) -> Declaration:
+        """The tenant's latest published declaration (or the version ``label``), parsed once per version."""
         with self.sessions() as s:
             repo = PolicyVersionRepository(s)
-            v = repo.latest(tenant) if label is None else repo.get(tenant, label)
+            name = repo.latest_label(tenant) if label is None else label
+            cached = self._declarations.get((tenant, name or ""))
+            if cached is not None:
+                return cached
+            v = repo.get(tenant, name) if name is not None else None
             if v is None:
                 raise RequestError(f"租户 {tenant} 尚未发布隐私政策；请先运行：yinsi policy publish 声明文件")
-            key = (tenant, v.label)
-            if key not in self._declarations:
-                self._declarations[key] = parse_declaration(v.declaration_yaml, f"{tenant}@{v.label}")
-            return self._declarations[key]
+            decl = self._declarations[(tenant, v.label)] = parse_declaration(v.declaration_yaml, f"{tenant}@{v.label}")
+            return decl
 
     def _datamap(self, tenant: str) -> DataMap:
         dm = self.datamaps.get(tenant)
@@ -481,6 +486,7 @@ class RightsService:
                 self._move(s, row, State.IN_PROGRESS, actor, "开始执行" if state is not State.ERROR else "重试执行")
             details = self._details(row)
             job = _Job(tenant, row.id, row.subject_kind, row.subject_id, rtype, details, actor, row.policy_label)
+        job.decl = self._declaration(tenant)
         try:
             if rtype is RequestType.DECEASED:
                 job = job.acting_as(DECEASED_ACTIONS[str(details["action"])])
@@ -578,12 +584,12 @@ class RightsService:
         return self.run(tenant, rid, actor)
 
     # --- erasure -----------------------------------------------------------------------------------------
-    def _prerequisites(self, tenant: str, kind: str, subject: str) -> tuple[list[str], list[str]]:
+    def _prerequisites(self, tenant: str, kind: str, subject: str,
+                       decl: Declaration | None = None) -> tuple[list[str], list[str]]:
         """(unmet, unchecked): the declaration's cancellation prerequisites that the app's data shows are not
         met (with the Chinese message of the data map's check), and those no check covers (a person
         confirms them). A check whose prerequisite the policy does not state is never applied (R9)."""
-        decl = self._declaration(tenant)
-        c = decl.account_cancellation
+        c = (decl or self._declaration(tenant)).account_cancellation
         if c is None or not c.prerequisites:
             return [], []
         dm = self._datamap(tenant)
@@ -629,8 +635,7 @@ class RightsService:
         attributes = resolve_attributes(dm, job.subject, self.store_urls, kind=job.kind) if needs_attributes else {}
         recipients: list[str] = []
         if job.type is RequestType.CANCEL_ACCOUNT or not job.details.get("items"):
-            report = self.consents.report(job.tenant, job.subject)
-            recipients = sorted({str(e["recipient"]) for e in report.get("shared", [])})
+            recipients = self._recipients_of(job.tenant, job.subject)
         plan = {"attributes": attributes, "recipients": recipients, "made_at": self.clock().isoformat()}
         with self._tx() as s:
             row = self._get(s, job.tenant, job.request_id)
@@ -639,6 +644,18 @@ class RightsService:
             else:  # a concurrent run made it first: use theirs
                 plan = dict(self._decrypt(job.tenant, PLAN_FIELD, row.plan_encrypted))
         return plan
+
+    def _recipients_of(self, tenant: str, subject: str) -> list[str]:
+        """The recipients the person's data was actually provided to: allowed gate decisions with a
+        recipient in the processing records (the same records as the person's 双清单)."""
+        from yinsi.storage.consent_tables import ProcessingRecord
+
+        if self._consents is not None:
+            self._consents.flush()  # records still buffered in this process
+        with self.sessions() as s:
+            return sorted(str(r) for r in s.scalars(select(ProcessingRecord.recipient).distinct().where(
+                ProcessingRecord.tenant_id == tenant, ProcessingRecord.subject_id == subject,
+                ProcessingRecord.allowed.is_(True), ProcessingRecord.recipient.is_not(None))))
 
     def _erasure_locations(self, job: _Job, dm: DataMap) -> list[Location]:
         locations = dm.locations(job.kind)
@@ -656,7 +673,7 @@ class RightsService:
         subj = self._subject(dm, job.kind)
         cancel = job.type is RequestType.CANCEL_ACCOUNT
         if cancel:
-            unmet, unchecked = self._prerequisites(job.tenant, job.kind, job.subject)
+            unmet, unchecked = self._prerequisites(job.tenant, job.kind, job.subject, job.decl)
             if unmet:
                 with self._tx() as s:
                     row = self._get(s, job.tenant, job.request_id)
@@ -674,25 +691,27 @@ class RightsService:
             if hasattr(conn, "bind"):
                 conn.bind(plan["attributes"], job.subject)
         ops = erasure_operations(erasure_order(locations, connectors), subj, cancel=cancel)
-        decl = self._declaration(job.tenant)
+        decl = job.decl or self._declaration(job.tenant)
         notices, manual_notices = self._recipient_notices(dm, decl, plan["recipients"])
         self._ensure_steps(job, [(op.key, op.action) for op in ops]
                            + [(f"notify:{rid}", "manual") for rid, _ in manual_notices])
         status_of = self._step_status(job.request_id)
         delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
-        for n, op in enumerate(ops):
-            if status_of.get(op.key) in (DONE, MANUAL_PENDING):
-                continue
+        index = {op.key: n for n, op in enumerate(ops)}
+
+        def step(op: Operation) -> tuple[str, str, dict[str, Any]]:
             if op.action == "manual":
-                self._mark_step(job, op.key, MANUAL_PENDING, {"what": op.first.description, "who": op.first.who,
-                                                               "items": [loc.item_name for loc in op.locations]})
-                continue
+                return op.key, MANUAL_PENDING, {"what": op.first.description, "who": op.first.who,
+                                                "items": [loc.item_name for loc in op.locations]}
             detail = self._execute(job, op, connectors[op.store], subj)
-            self._mark_step(job, op.key, DONE, detail)
             if step_hook is not None:
-                step_hook(n)
+                step_hook(index[op.key])
             if delay:
                 time.sleep(delay)
+            return op.key, DONE, detail
+
+        todo = [op for op in ops if status_of.get(op.key) not in (DONE, MANUAL_PENDING)]
+        self._in_layers(job, todo, connectors, step)
         for rid, who in manual_notices:
             if status_of.get(f"notify:{rid}") != DONE:
                 self._mark_step(job, f"notify:{rid}", MANUAL_PENDING,
@@ -715,6 +734,54 @@ class RightsService:
         return self._finish(job, result, f"{what}完成：{verified} 个位置已删除或匿名化并回读核实；{held} 条依法保存的记录已隔离；"
                                          f"已通知 {len(notices) + len(manual_notices)} 个接收方删除", enqueue)
 
+    def _parallelism(self, connectors: Mapping[str, Any]) -> int:
+        """How many store operations may run at once: ``YINSI_RIGHTS_PARALLEL`` (default 4); 1 when Yinsi's
+        database or a SQL store is SQLite (one writer at a time)."""
+        engines = [self.engine, *(c.engine for c in connectors.values() if hasattr(c, "engine"))]
+        if any(e.dialect.name == "sqlite" for e in engines):
+            return 1
+        return max(1, int(os.environ.get(PARALLEL_ENV, "4") or 4))
+
+    def _in_layers(self, job: _Job, ops: Sequence[Operation], connectors: Mapping[str, Any],
+                   step: Callable[[Operation], tuple[str, str, dict[str, Any]]]) -> None:
+        """Run ``step`` for every operation, layer by layer (``rights.plan.layers``), and record each
+        layer's steps in one transaction once all its stores committed. The operations of a concurrent
+        layer touch unrelated tables and run at once. A failure still records what its layer finished,
+        then raises. A run killed inside a layer repeats that layer: every operation is idempotent."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        width = self._parallelism(connectors)
+        deps = {sid: c.dependencies() for sid, c in connectors.items() if hasattr(c, "dependencies")} if width > 1 else {}
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            for concurrent, group in layers(ops, deps):
+                if concurrent and width > 1 and len(group) > 1:
+                    futures = [pool.submit(step, op) for op in group]
+                    outcomes = [(f.result() if f.exception() is None else f.exception()) for f in futures]
+                else:
+                    outcomes = []
+                    for op in group:
+                        try:
+                            outcomes.append(step(op))
+                        except Exception as exc:
+                            outcomes.append(exc)
+                            break
+                done = [o for o in outcomes if isinstance(o, tuple)]
+                if done:
+                    self._mark_steps(job, done)
+                failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if failure is not None:
+                    raise failure
+
+    def _map_parallel(self, fn: Callable[[Any], Any], items: Sequence[Any], connectors: Mapping[str, Any]) -> list[Any]:
+        """``[fn(x) for x in items]``, concurrently for server databases (read-only work)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        width = self._parallelism(connectors)
+        if width == 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            return list(pool.map(fn, items))
+
     def _execute(self, job: _Job, op: Operation, conn: Any, subj: Subject) -> dict[str, Any]:
         loc = op.first
         if op.action == "mark":
@@ -723,6 +790,10 @@ class RightsService:
         if op.action == "null":
             res = conn.null_columns(op.locations, job.subject)
             return {"affected": res.affected, "detail": res.detail}
+        if op.action == "hold" and hasattr(conn, "erase_captured"):
+            # the rows go to the vault (committed) before their deletion commits, in one statement
+            res = conn.erase_captured(loc, job.subject, lambda rows: self._hold(job, op, rows))
+            return {"affected": res.affected, "detail": res.detail, "captured": res.affected}
         captured = 0
         if op.holds:
             rows = conn.read(loc, job.subject, whole=op.action == "hold")
@@ -737,22 +808,25 @@ class RightsService:
         """Read every location back; raise ErasureIncomplete naming each location that still holds data."""
         left: list[str] = []
         failed: dict[str, list[str]] = {}
-        verified = 0
+        # what to read back: for a table whose rows are deleted, the rows reaching the subject (every column
+        # of the table at once); otherwise each location
+        checks: list[tuple[Operation, Location, tuple[Location, ...]]] = []
         for op in ops:
             if op.action in ("manual", "mark"):
                 continue
-            conn = connectors[op.store]
-            if op.action in ("delete", "hold"):  # the rows reaching the subject: every column of the table
-                rows = conn.remaining(op.first, job.subject)
-                if rows:
-                    failed[op.key] = [f"{loc.id}（{len(rows)} 行，例如 {rows[0].key}）" for loc in op.locations]
-                verified += len(op.locations)
-                continue
-            for loc in op.locations:
-                rows = conn.remaining(loc, job.subject)
-                if rows:
-                    failed.setdefault(op.key, []).append(f"{loc.id}（{len(rows)} 处，例如 {rows[0].key}）")
-                verified += 1
+            if op.action in ("delete", "hold"):
+                checks.append((op, op.first, op.locations))
+            else:
+                checks.extend((op, loc, (loc,)) for loc in op.locations)
+
+        def read_back(check: tuple[Operation, Location, tuple[Location, ...]]) -> list[Any]:
+            return list(connectors[check[0].store].remaining(check[1], job.subject))
+
+        verified = sum(len(c[2]) for c in checks)
+        for (op, _, covered), rows in zip(checks, self._map_parallel(read_back, checks, connectors), strict=True):
+            if rows:
+                unit = "行" if op.action in ("delete", "hold") else "处"
+                failed.setdefault(op.key, []).extend(f"{loc.id}（{len(rows)} {unit}，例如 {rows[0].key}）" for loc in covered)
         if failed:
             # the steps that claimed success are reopened, so a retry runs them again
             for key, where in failed.items():
@@ -863,14 +937,20 @@ class RightsService:
         return any(status_of.get(k) != DONE for k in keys)
 
     def _mark_step(self, job: _Job, key: str, status_: str, detail: Mapping[str, Any]) -> None:
-        """One statement, committed: the step's status, one more attempt, what it did."""
+        """Record one step (committed): its status, one more attempt, what it did."""
+        self._mark_steps(job, [(key, status_, dict(detail))])
+
+    def _mark_steps(self, job: _Job, steps: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """Record several steps in one transaction."""
+        now = self.clock()
         with self.engine.begin() as conn:
-            n = conn.execute(update(RequestStep).where(RequestStep.request_id == job.request_id,
-                                                       RequestStep.location_id == key)
-                             .values(status=status_, attempts=RequestStep.attempts + 1, detail=_dumps(dict(detail)),
-                                     updated_at=self.clock())).rowcount
-        if n != 1:
-            raise RuntimeError(f"request {job.request_id} has no step {key}")
+            for key, status_, detail in steps:
+                n = conn.execute(update(RequestStep).where(RequestStep.request_id == job.request_id,
+                                                           RequestStep.location_id == key)
+                                 .values(status=status_, attempts=RequestStep.attempts + 1, detail=_dumps(dict(detail)),
+                                         updated_at=now)).rowcount
+                if n != 1:
+                    raise RuntimeError(f"request {job.request_id} has no step {key}")
 
     # --- copy, correction, withdrawal, explanation -------------------------------------------------------
     def _read_all(self, job: _Job, dm: DataMap, locations: Sequence[Location]) -> list[dict[str, Any]]:
@@ -878,19 +958,22 @@ class RightsService:
         from yinsi.stores.plan import access_order
 
         connectors = self._connectors(dm, job.tenant)
+        ordered = [loc for loc in access_order(locations) if loc.store_kind is not StoreKind.MANUAL]
+        reads: dict[tuple[str, str], Location] = {}  # one read per SQL table (whole rows), one per Redis key
+        for loc in ordered:
+            key = (loc.store, loc.table or "") if loc.store_kind is StoreKind.SQL else (loc.store, loc.id)
+            reads.setdefault(key, loc)
+
+        def read(loc: Location) -> list[Any]:
+            return list(connectors[loc.store].read(loc, job.subject, whole=loc.store_kind is StoreKind.SQL))
+
+        got = dict(zip(reads, self._map_parallel(read, list(reads.values()), connectors), strict=True))
         found: list[dict[str, Any]] = []
-        tables: dict[tuple[str, str], list[Any]] = {}
-        for loc in access_order(locations):
-            conn = connectors[loc.store]
+        for loc in ordered:
             if loc.store_kind is StoreKind.SQL:
-                key = (loc.store, loc.table or "")
-                if key not in tables:
-                    tables[key] = conn.read(loc, job.subject, whole=True)
-                rows = [(r.key, r.values.get(loc.column)) for r in tables[key]]
-            elif loc.store_kind is StoreKind.REDIS:
-                rows = [(r.key, r.values.get("value")) for r in conn.read(loc, job.subject)]
+                rows = [(r.key, r.values.get(loc.column)) for r in got[(loc.store, loc.table or "")]]
             else:
-                continue
+                rows = [(r.key, r.values.get("value")) for r in got[(loc.store, loc.id)]]
             for source, value in rows:
                 if value is None or value == "":
                     continue
@@ -911,7 +994,7 @@ class RightsService:
         return list(seen.values())
 
     def _run_copy(self, job: _Job) -> State:
-        decl = self._declaration(job.tenant)
+        decl = job.decl or self._declaration(job.tenant)
         dm = self._datamap(job.tenant)
         locations = dm.locations(job.kind)
         found = self._read_all(job, dm, locations)
@@ -1013,7 +1096,7 @@ class RightsService:
     def _run_explanation(self, job: _Job) -> State:
         """R5: the processing rules as they apply to this person, from the declaration and the processing
         records; a staff member adds the answer to the person's question, or explains an automated decision."""
-        decl = self._declaration(job.tenant)
+        decl = job.decl or self._declaration(job.tenant)
         report = self.consents.report(job.tenant, job.subject)
         lines = [f"{f.name}（{'基本' if f.kind.value == 'basic' else '扩展'}业务功能）：目的 {'；'.join(f.purposes)}；"
                  f"合法性基础 {f.legal_basis.value}" for f in decl.features]
@@ -1085,7 +1168,7 @@ class RightsService:
         return int(n or 0)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Job:
     """What a run needs of its request (read once, in the transaction that started the run)."""
 
@@ -1097,10 +1180,11 @@ class _Job:
     details: dict[str, Any]
     actor: str
     policy_label: str
+    decl: Declaration | None = None  # the tenant's current declaration, read once per run
 
     def acting_as(self, rtype: RequestType) -> _Job:
         return _Job(self.tenant, self.request_id, self.kind, self.subject, rtype, self.details, self.actor,
-                    self.policy_label)
+                    self.policy_label, self.decl)
 
 
 def _check_details(rtype: RequestType, details: dict[str, Any]) -> dict[str, Any]:

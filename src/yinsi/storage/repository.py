@@ -50,6 +50,14 @@ class PolicyVersionRepository:
         stmt = select(PolicyVersion).where(PolicyVersion.tenant_id == tenant_id)
         return sorted(self.session.scalars(stmt), key=history_key)
 
+    def latest_label(self, tenant_id: str) -> str | None:
+        """The label of ``latest`` without loading any declaration text (one narrow query)."""
+        rows = self.session.execute(select(PolicyVersion.label, PolicyVersion.effective_date, PolicyVersion.published_at,
+                                           PolicyVersion.id).where(PolicyVersion.tenant_id == tenant_id)).all()
+        if not rows:
+            return None
+        return str(max(rows, key=lambda r: (r.effective_date or r.published_at.date(), r.published_at, r.id)).label)
+
     def latest(self, tenant_id: str) -> PolicyVersion | None:
         """The last version in history order, or ``None`` if the tenant has published nothing."""
         versions = self.list_for_tenant(tenant_id)

@@ -258,6 +258,39 @@ class SqlConnector:
                 n += conn.execute(update(t).where(reach, col == old).values({col.name: new})).rowcount
             return EraseResult(n, f"假名化 {n} 行" if n else "已无数据")
 
+    def erase_captured(self, loc: Location, subject_value: str, capture: Callable[[list[Row]], None]) -> EraseResult:
+        """Delete the rows reaching the subject at ``loc``'s table, handing them (all columns) to ``capture``
+        *before* the deletion commits: ``capture`` stores them elsewhere (the legal-hold vault) and commits
+        there; if it raises, the deletion rolls back. So a crash at any point leaves the rows either still
+        here or safely captured (a repeated capture must skip rows it already holds). One statement
+        (``DELETE … RETURNING``) where the database supports it, else a locking read and a delete in one
+        transaction."""
+        if sql_erase_mode(loc) != "delete":
+            raise ValueError(f"位置 {loc.id} 不是按行删除的位置")
+        t, _ = self._target(loc)
+        reach = self._reach(loc, subject_value)
+        if self.engine.dialect.name == "sqlite":
+            # SQLite locks the whole file: a deletion held open while ``capture`` writes (perhaps to the same
+            # file) would wait for itself. Capture first, then delete: the same order, two transactions.
+            rows = self.read(loc, subject_value, whole=True)
+            if rows:
+                capture(rows)
+            with self.engine.begin() as conn:
+                n = conn.execute(delete(t).where(reach)).rowcount
+            return EraseResult(n, f"移出业务表 {n} 行（法定保存）" if n else "已无数据")
+        with self.engine.begin() as conn:
+            if conn.dialect.delete_returning:
+                found = conn.execute(delete(t).where(reach).returning(*t.c)).mappings().all()
+            else:
+                found = conn.execute(select(t).where(reach).with_for_update()).mappings().all()
+                if found:
+                    conn.execute(delete(t).where(reach))
+            rows = [Row(self._row_key(t, m), {c.name: m[c.name] for c in t.columns}) for m in found]
+            if rows:
+                capture(rows)
+        n = len(rows)
+        return EraseResult(n, f"移出业务表 {n} 行（法定保存）" if n else "已无数据")
+
     def null_columns(self, locs: Sequence[Location], subject_value: str) -> EraseResult:
         """Set several ``null`` columns of one table to NULL in one statement (rows reaching the subject
         where any of them is not NULL); idempotent. Every location must be a ``null`` location of the
