@@ -350,9 +350,17 @@ def report(r: dict[str, Any], command: str) -> str:
         f"Each copy package held {r['values_per_access']:.0f} values on average.",
     ]
     if f:
-        lines += ["", "Fides erasure read-back (what its erasure left, from the harness): "
-                  + json.dumps(f.get("erasure", {}).get("verified", {}), ensure_ascii=False)]
-        lines += [f"- Fides note: {n}" for n in f.get("notes", [])]
+        v = f.get("erasure", {}).get("verified", {})
+        lines += ["", f"What Fides's erasure left (read back by the harness): {v.get('rows_deleted', 0)} rows deleted, "
+                  f"{v.get('pi_values_erased', 0):,} PI values erased, **{v.get('pi_values_left', 0):,} PI values left** "
+                  "while every request was reported complete:", "",
+                  "| table | rows before | rows after | PI values erased | PI values left | columns left |",
+                  "|---|--:|--:|--:|--:|---|"]
+        for table, t in v.get("tables", {}).items():
+            left_cols = ", ".join(f"{c} {n['left']}" for c, n in t.get("columns", {}).items() if n.get("left"))
+            lines.append(f"| {table} | {t.get('rows_before')} | {t.get('rows_after')} | {t.get('pi_values_erased')} | "
+                         f"{t.get('pi_values_left')} | {left_cols or '—'} |")
+        lines += ["", *[f"- Fides: {n}" for n in f.get("notes", [])]]
     lines += [
         "",
         "Notes:",

@@ -276,10 +276,11 @@ def request_show(tenant: str, request_id: str, url: str | None = URL, as_json: b
 @request_app.command("list")
 def request_list(tenant: str, open_only: bool = typer.Option(False, "--open", help="只列未结请求"),
                  subject: str | None = typer.Option(None, "--subject", help="只列此主体的请求"),
+                 limit: int = typer.Option(1000, "--limit", min=1, help="最多列出多少项（最早的在前）"),
                  url: str | None = URL, as_json: bool = JSON) -> None:
     """列出租户的请求。"""
     with _service(url) as svc:
-        views = svc.requests(tenant, open_only=open_only, subject=subject)
+        views = svc.requests(tenant, open_only=open_only, subject=subject, limit=limit)
     if as_json:
         print(json.dumps([v.to_json() for v in views], ensure_ascii=False))
         return
@@ -334,10 +335,11 @@ def request_complete(tenant: str, request_id: str, note: str = typer.Option(...,
 
 @request_app.command("export")
 def request_export(tenant: str, request_id: str, output: Path = typer.Option(..., "--output", "-o"),
+                   actor: str = typer.Option("staff", "--as", help="交付的员工（记入审计日志）"),
                    url: str | None = URL) -> None:
     """解密查阅/复制/转移请求的个人信息包（zip：JSON、CSV、中文网页），交付本人。"""
     with _service(url) as svc:
-        path = svc.export(tenant, request_id, output)
+        path = svc.export(tenant, request_id, output, actor)
     console.print(f"已导出：{path}（仅限交付本人，请勿留存）")
 
 

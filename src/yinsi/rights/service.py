@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from yinsi.audit import AuditAction
@@ -536,9 +536,11 @@ class RightsService:
                      result: Mapping[str, Any] | None = None) -> State:
         """Record manual steps (key, what, who) as waiting for a person and move to waiting_manual."""
         with self._tx() as s:
-            have = set(s.scalars(select(RequestStep.location_id).where(RequestStep.request_id == job.request_id)))
-            seq = int(s.scalar(select(func.count()).select_from(RequestStep)
-                               .where(RequestStep.request_id == job.request_id)) or 0)
+            have: set[str] = set()
+            seq = 0
+            if steps:
+                have = set(s.scalars(select(RequestStep.location_id).where(RequestStep.request_id == job.request_id)))
+                seq = len(have)
             for key, what, who in steps:
                 if key not in have:
                     s.add(RequestStep(request_id=job.request_id, tenant_id=job.tenant, seq=seq, location_id=key,
@@ -693,9 +695,8 @@ class RightsService:
         ops = erasure_operations(erasure_order(locations, connectors), subj, cancel=cancel)
         decl = job.decl or self._declaration(job.tenant)
         notices, manual_notices = self._recipient_notices(dm, decl, plan["recipients"])
-        self._ensure_steps(job, [(op.key, op.action) for op in ops]
-                           + [(f"notify:{rid}", "manual") for rid, _ in manual_notices])
-        status_of = self._step_status(job.request_id)
+        status_of = self._ensure_steps(job, [(op.key, op.action) for op in ops]
+                                       + [(f"notify:{rid}", "manual") for rid, _ in manual_notices])
         delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
         index = {op.key: n for n, op in enumerate(ops)}
 
@@ -717,7 +718,8 @@ class RightsService:
                 self._mark_step(job, f"notify:{rid}", MANUAL_PENDING,
                                 {"what": f"通知接收方 {rid} 删除该用户的个人信息（R13）", "who": who})
         verified = self._verify(job, ops, connectors)  # before waiting for people: a failure shows at once
-        if self._open_manual(job, None):
+        manual_keys = [op.key for op in ops if op.action == "manual"] + [f"notify:{rid}" for rid, _ in manual_notices]
+        if any(status_of.get(k) != DONE for k in manual_keys):
             return self._wait_manual(job, [], f"{verified} 个位置已删除并回读核实；有无法自动处理的系统，"
                                               "等待人工确认（期限照常计算）")
         ended = self._end_consents(job) if cancel or job.details.get("ground") == DeletionGround.CONSENT_WITHDRAWN else 0
@@ -816,17 +818,27 @@ class RightsService:
                 continue
             if op.action in ("delete", "hold"):
                 checks.append((op, op.first, op.locations))
+            elif op.action == "null" and hasattr(connectors[op.store], "remaining_null"):
+                checks.append((op, op.first, op.locations))  # every nulled column of the table in one query
             else:
                 checks.extend((op, loc, (loc,)) for loc in op.locations)
 
         def read_back(check: tuple[Operation, Location, tuple[Location, ...]]) -> list[Any]:
-            return list(connectors[check[0].store].remaining(check[1], job.subject))
+            op, loc, covered = check
+            conn = connectors[op.store]
+            if op.action == "null" and len(covered) > 1 and hasattr(conn, "remaining_null"):
+                return list(conn.remaining_null(covered, job.subject))
+            return list(conn.remaining(loc, job.subject))
 
         verified = sum(len(c[2]) for c in checks)
         for (op, _, covered), rows in zip(checks, self._map_parallel(read_back, checks, connectors), strict=True):
             if rows:
                 unit = "行" if op.action in ("delete", "hold") else "处"
-                failed.setdefault(op.key, []).extend(f"{loc.id}（{len(rows)} {unit}，例如 {rows[0].key}）" for loc in covered)
+                by_column = op.action == "null" and len(covered) > 1  # name only the columns still holding a value
+                for loc in covered:
+                    hits = [r for r in rows if loc.column in r.values] if by_column else rows
+                    if hits:
+                        failed.setdefault(op.key, []).append(f"{loc.id}（{len(hits)} {unit}，例如 {hits[0].key}）")
         if failed:
             # the steps that claimed success are reopened, so a retry runs them again
             for key, where in failed.items():
@@ -911,16 +923,19 @@ class RightsService:
         return n
 
     # --- steps -------------------------------------------------------------------------------------------
-    def _ensure_steps(self, job: _Job, steps: Sequence[tuple[str, str]]) -> None:
+    def _ensure_steps(self, job: _Job, steps: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """Record the plan's steps not recorded yet (pending); returns every step's status."""
         with self._tx() as s:
-            have = set(s.scalars(select(RequestStep.location_id).where(RequestStep.request_id == job.request_id)))
+            have = {str(k): str(v) for k, v in s.execute(select(RequestStep.location_id, RequestStep.status)
+                                                         .where(RequestStep.request_id == job.request_id)).all()}
             seq = len(have)
             for key, action in steps:
                 if key not in have:
                     s.add(RequestStep(request_id=job.request_id, tenant_id=job.tenant, seq=seq, location_id=key,
                                       action=action, status=PENDING, attempts=0, detail=None, updated_at=self.clock()))
-                    have.add(key)
+                    have[key] = PENDING
                     seq += 1
+        return have
 
     def _step_status(self, request_id: str) -> dict[str, str]:
         with self.sessions() as s:
@@ -943,14 +958,15 @@ class RightsService:
     def _mark_steps(self, job: _Job, steps: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         """Record several steps in one transaction."""
         now = self.clock()
+        t = cast(Table, RequestStep.__table__)
+        stmt = (update(t).where(t.c.request_id == job.request_id, t.c.location_id == bindparam("b_key"))
+                .values(status=bindparam("b_status"), attempts=t.c.attempts + 1, detail=bindparam("b_detail"),
+                        updated_at=now))
+        params = [{"b_key": key, "b_status": status_, "b_detail": _dumps(dict(detail))} for key, status_, detail in steps]
         with self.engine.begin() as conn:
-            for key, status_, detail in steps:
-                n = conn.execute(update(RequestStep).where(RequestStep.request_id == job.request_id,
-                                                           RequestStep.location_id == key)
-                                 .values(status=status_, attempts=RequestStep.attempts + 1, detail=_dumps(dict(detail)),
-                                         updated_at=now)).rowcount
-                if n != 1:
-                    raise RuntimeError(f"request {job.request_id} has no step {key}")
+            n = conn.execute(stmt, params).rowcount  # one batch (executemany)
+        if n not in (-1, len(params)):
+            raise RuntimeError(f"request {job.request_id}: {len(params)} steps to record, {n} found")
 
     # --- copy, correction, withdrawal, explanation -------------------------------------------------------
     def _read_all(self, job: _Job, dm: DataMap, locations: Sequence[Location]) -> list[dict[str, Any]]:
@@ -1027,7 +1043,7 @@ class RightsService:
             return self._wait_manual(job, manual, note + "；另有系统须人工调取", result)
         return self._finish(job, result, note)
 
-    def export(self, tenant: str, request_id: str, output: Path) -> Path:
+    def export(self, tenant: str, request_id: str, output: Path, actor: str = "staff") -> Path:
         """Decrypt the package of an access/copy/portability request to ``output`` (mode 0600), audited."""
         with self.sessions() as s:
             row = self._get(s, tenant, request_id)
@@ -1038,7 +1054,7 @@ class RightsService:
         data = self._cipher(tenant).decrypt_bytes(EXPORT_FIELD, Path(token_path).read_bytes())
         write_private(output, data)
         with self._tx() as s:
-            self.audit.record_in(s, tenant, "staff", AuditAction.EXPORT, subject=row.subject_id,
+            self.audit.record_in(s, tenant, actor, AuditAction.EXPORT, subject=row.subject_id,
                                  reason=f"交付请求 {row.id} 的个人信息包")
         return output
 
@@ -1123,21 +1139,29 @@ class RightsService:
                                        .order_by(RequestTransition.id))]
             return _view(row, steps, hist)
 
-    def requests(self, tenant: str, *, open_only: bool = False, subject: str | None = None) -> list[RequestView]:
+    def requests(self, tenant: str, *, open_only: bool = False, subject: str | None = None,
+                 due_by: date | None = None, limit: int | None = None) -> list[RequestView]:
+        """The tenant's requests, oldest first: only open ones, one subject's, those due by a date."""
         with self.sessions() as s:
             q = select(RightsRequest).where(RightsRequest.tenant_id == tenant)
             if open_only:
                 q = q.where(RightsRequest.state.in_([st.value for st in OPEN_STATES]))
             if subject is not None:
                 q = q.where(RightsRequest.subject_id == subject)
-            return [_view(r, [], []) for r in s.scalars(q.order_by(RightsRequest.received_at, RightsRequest.id))]
+            if due_by is not None:
+                q = q.where(RightsRequest.due_date <= due_by)
+            q = q.order_by(RightsRequest.received_at, RightsRequest.id)
+            if limit is not None:
+                q = q.limit(limit)
+            return [_view(r, [], []) for r in s.scalars(q)]
 
     def overdue(self, tenant: str, today: date | None = None, *, soon_days: int = 3) -> list[tuple[RequestView, str]]:
         """Open requests that are overdue or due within ``soon_days`` working days (provisional deadlines
         outside the calendar's years count as due soon: they need a person)."""
         day = today or self.clock().astimezone(BEIJING).date()
         out = []
-        for v in self.requests(tenant, open_only=True):
+        # N working days never span more than 2N + 14 natural days (weekends, the longest holiday block)
+        for v in self.requests(tenant, open_only=True, due_by=day + timedelta(days=2 * soon_days + 14)):
             try:
                 st: str = status(v.due_date, day, self.calendar, soon=soon_days)
             except CalendarNotCovered:

@@ -308,6 +308,18 @@ class SqlConnector:
                              .values({c.name: None for c in cols})).rowcount
         return EraseResult(n, f"置空 {n} 行（{len(cols)} 列）" if n else "已无数据")
 
+    def remaining_null(self, locs: Sequence[Location], subject_value: str) -> list[Row]:
+        """The read-back of several ``null`` columns of one table in one query: the reaching rows where any
+        of them still holds a value, with those columns (``Row.values``: column → value)."""
+        first = locs[0]
+        t, _ = self._target(first)
+        cols = [self._target(loc)[1] for loc in locs]
+        pk = self._pk(t)
+        stmt = select(*pk, *cols).where(self._reach(first, subject_value), or_(*(c.is_not(None) for c in cols)))
+        with self.engine.connect() as conn:
+            found = conn.execute(stmt.order_by(*pk)).mappings().all()
+        return [Row(self._row_key(t, m), {c.name: m[c.name] for c in cols if m[c.name] is not None}) for m in found]
+
     def remaining(self, loc: Location, subject_value: str) -> list[Row]:
         """What is still there after erasure: rows still reaching the subject (delete, legal hold), rows
         whose column is not NULL (null), rows whose value is not a pseudonym (pseudonymise)."""
