@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -90,6 +91,29 @@ PORTABLE_BASES = frozenset({LegalBasis.CONSENT, LegalBasis.CONTRACT})
 DONE, PENDING, MANUAL_PENDING = "done", "pending", "manual_pending"
 #: Seconds to sleep after each executed step (tests: makes a run killable mid-way). Never set in production.
 STEP_DELAY_ENV = "YINSI_STEP_DELAY"
+#: How long a run's claim on a request holds without being renewed (each layer of steps renews it).
+LEASE = timedelta(minutes=5)
+
+
+def _lease_owner() -> str:
+    """This process, as ``host:pid`` (read each time: a forked worker is another process)."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}"
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process named ``host:pid`` may still run (always true for another host)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname()[:100] or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 #: How many store operations of one request may run at once on server databases (default 4).
 PARALLEL_ENV = "YINSI_RIGHTS_PARALLEL"
 
@@ -243,7 +267,23 @@ class RightsService:
             raise RequestError(f"数据地图中没有主体类型 {kind}（可选：{'、'.join(dm.subject_ids())}）")
         return subj
 
-    def _get(self, s: Session, tenant: str, request_id: str) -> RightsRequest:
+    def _claim(self, row: RightsRequest, state: State) -> None:
+        """Take the request for this process, or refuse while another live run holds it: two runs of one
+        request at once would race on its steps. A claim ends with the run; a run that died leaves one
+        that expires after ``LEASE`` (at once on the same host, where the process can be seen gone)."""
+        now = self.clock()
+        owner = row.lease_owner
+        if state is State.IN_PROGRESS and owner and owner != _lease_owner() and row.lease_until and row.lease_until > now \
+                and _alive(owner):
+            raise RequestError(f"该请求正在由另一进程（{owner}）执行，请稍后再查看进度（yinsi request show）")
+        row.lease_owner, row.lease_until = _lease_owner(), now + LEASE
+
+    def _get(self, s: Session, tenant: str, request_id: str, *, lock: bool = False) -> RightsRequest:
+        if lock and len(request_id) == 36:
+            row = s.scalars(select(RightsRequest).where(RightsRequest.id == request_id).with_for_update()).one_or_none()
+            if row is None or row.tenant_id != tenant:
+                raise RequestError(f"租户 {tenant} 没有编号为 {request_id} 的请求")
+            return row
         row = s.get(RightsRequest, request_id) if len(request_id) == 36 else None
         if row is None and 8 <= len(request_id) < 36:
             found = s.scalars(select(RightsRequest).where(RightsRequest.tenant_id == tenant,
@@ -282,6 +322,8 @@ class RightsService:
                                 at=now))
         row.state = to.value
         row.updated_at = now
+        if to is not State.IN_PROGRESS:  # the run that held the request lets go of it
+            row.lease_owner = row.lease_until = None
         if refusal is not None:
             row.refusal_ground = refusal.ground.value
             row.refusal_detail = refusal.message()
@@ -330,7 +372,8 @@ class RightsService:
                 received_at=received, due_date=due, deadline_rule=rule, deadline_explanation=explanation,
                 deadline_provisional=provisional,
                 details_encrypted=self._encrypt(tenant, DETAILS_FIELD, clean) if clean else None,
-                plan_encrypted=None, confirmed_at=None, refusal_ground=None, refusal_detail=None, result=None,
+                plan_encrypted=None, confirmed_at=None, lease_owner=None, lease_until=None, refusal_ground=None,
+                refusal_detail=None, result=None,
                 updated_at=received)
             s.add(row)
             s.flush()  # the request row first: the transition references it
@@ -473,9 +516,10 @@ class RightsService:
             step_hook: Callable[[int], None] | None = None) -> State:
         """Create the plan if needed, run every pending step, verify, and close. Safe to run again."""
         with self._tx() as s:
-            row = self._get(s, tenant, request_id)
+            row = self._get(s, tenant, request_id, lock=True)
             request_id = row.id
             state, rtype = State(row.state), RequestType(row.type)
+            self._claim(row, state)
             if not may_start(rtype, state):
                 if state is State.VERIFIED and rtype in NEEDS_CONFIRMATION:
                     raise RequestError("注销须先由本人确认（yinsi request confirm 请求编号）；确认后不可撤回")
@@ -965,6 +1009,9 @@ class RightsService:
         params = [{"b_key": key, "b_status": status_, "b_detail": _dumps(dict(detail))} for key, status_, detail in steps]
         with self.engine.begin() as conn:
             n = conn.execute(stmt, params).rowcount  # one batch (executemany)
+            conn.execute(update(RightsRequest).where(RightsRequest.id == job.request_id,  # still ours: renew
+                                                     RightsRequest.lease_owner == _lease_owner())
+                         .values(lease_until=now + LEASE))
         if n not in (-1, len(params)):
             raise RuntimeError(f"request {job.request_id}: {len(params)} steps to record, {n} found")
 

@@ -50,6 +50,8 @@ def upgrade() -> None:
         sa.Column("details_encrypted", LARGE_TEXT, nullable=True),
         sa.Column("plan_encrypted", LARGE_TEXT, nullable=True),
         sa.Column("confirmed_at", TIMESTAMP, nullable=True),
+        sa.Column("lease_owner", sa.String(128), nullable=True),
+        sa.Column("lease_until", TIMESTAMP, nullable=True),
         sa.Column("refusal_ground", sa.String(32), nullable=True),
         sa.Column("refusal_detail", LARGE_TEXT, nullable=True),
         sa.Column("result", LARGE_TEXT, nullable=True),
