@@ -435,9 +435,9 @@ def test_killing_a_cancellation_mid_way_and_running_again_finishes_it_exactly_on
         out, err = proc.communicate()
         raise AssertionError(f"finished before the kill after {_done_steps(e, rid)} steps: {out.decode()[-3000:]}"
                              f" {err.decode()[-2000:]}")
-    with e.service() as svc:  # a second run while the first is alive is refused: they would race
-        with pytest.raises(RequestError, match="另一进程"):
-            svc.run(TENANT, rid)
+    # a second run while the first is alive is refused: they would race
+    with e.service() as svc, pytest.raises(RequestError, match="另一进程"):
+        svc.run(TENANT, rid)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     done_at_kill = _done_steps(e, rid)
