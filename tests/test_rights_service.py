@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.test_stores import REDIS_URL, agent_where, need_redis, redis_client
+from tests.test_stores import REDIS_URL, agent_where, ensure_cash_prize, need_redis, redis_client
 from yinsi.cli.demoapp_cmds import load_demo_app
 from yinsi.datamap_io import load_datamap, with_key_prefixes
 from yinsi.domain.datamap import DataMap, StoreKind
@@ -112,12 +112,7 @@ def env(db_url: str, request: pytest.FixtureRequest) -> Iterator[Env]:
         agent = _pick_agent(engine)
         other = next(a for a in range(1, USERS + 1) if a != agent)
         with engine.begin() as conn:  # a cash prize record too, so every mapped table holds the agent's data
-            if not conn.execute(text("SELECT count(*) FROM prize_records WHERE agent_id = :a"), {"a": agent}).scalar():
-                top = conn.execute(text("SELECT coalesce(max(id), 0) FROM prize_records")).scalar()
-                conn.execute(text(
-                    "INSERT INTO prize_records (id, agent_id, campaign, prize, winner_name, phone, address, id_number,"
-                    " created_at) SELECT :id, id, '春季冲刺', '现金红包500元', name, phone, '上海市浦东新区世纪大道100号',"
-                    " id_number, created_at FROM agents WHERE id = :a"), {"id": int(top) + 1, "a": agent})
+            ensure_cash_prize(conn, agent)
             phones = dict(conn.execute(text("SELECT id, phone FROM agents")).all())
         for aid in (agent, other):  # sessions and a pending SMS code for both
             token = f"{aid:04d}" + "cd" * 13

@@ -114,6 +114,16 @@ def redis_dump(client: Any, prefix: str) -> dict[str, Any]:
     return out
 
 
+def ensure_cash_prize(conn: Any, agent: int) -> None:
+    """Give the agent a cash prize record (with the ID number kept for tax) unless it has one."""
+    if not conn.execute(text("SELECT count(*) FROM prize_records WHERE agent_id = :a"), {"a": agent}).scalar():
+        top = conn.execute(text("SELECT coalesce(max(id), 0) FROM prize_records")).scalar()
+        conn.execute(text(
+            "INSERT INTO prize_records (id, agent_id, campaign, prize, winner_name, phone, address, id_number,"
+            " created_at) SELECT :id, id, '春季冲刺', '现金红包500元', name, phone, '上海市浦东新区世纪大道100号',"
+            " id_number, created_at FROM agents WHERE id = :a"), {"id": int(top) + 1, "a": agent})
+
+
 @pytest.fixture
 def world(db_url: str) -> Iterator[World]:
     client, no_redis = redis_client()
@@ -135,12 +145,7 @@ def world(db_url: str) -> Iterator[World]:
             other = next(a for a in range(1, USERS + 1) if a != agent)
             phones = dict(conn.execute(text("SELECT id, phone FROM agents")).all())
         with engine.begin() as conn:  # make sure the agent has a (cash) prize record: every table then holds data
-            if not conn.execute(text("SELECT count(*) FROM prize_records WHERE agent_id = :a"), {"a": agent}).scalar():
-                top = conn.execute(text("SELECT coalesce(max(id), 0) FROM prize_records")).scalar()
-                conn.execute(text(
-                    "INSERT INTO prize_records (id, agent_id, campaign, prize, winner_name, phone, address, id_number,"
-                    " created_at) SELECT :id, id, '春季冲刺', '现金红包500元', name, phone, '上海市浦东新区世纪大道100号',"
-                    " id_number, created_at FROM agents WHERE id = :a"), {"id": int(top) + 1, "a": agent})
+            ensure_cash_prize(conn, agent)
             conn.execute(text(  # and every optional column of its account row is filled
                 "UPDATE agents SET face_verify_result = coalesce(face_verify_result, 'passed'),"
                 " face_ref = coalesce(face_ref, :ref), bank_card = coalesce(bank_card, '6222020200112233445'),"

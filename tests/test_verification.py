@@ -4,14 +4,22 @@ server (aiosmtpd) or the SMS file, is read back from there, and verified."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_notify import MAILBOX, OTHER, PHONE, T0, TENANT, Env, SmtpServer, make_env
+from tests.test_notify import (  # noqa: F401  (env, senv, smtp_server are fixtures used here)
+    MAILBOX,
+    OTHER,
+    PHONE,
+    T0,
+    TENANT,
+    Env,
+    env,
+    senv,
+    smtp_server,
+)
 from yinsi.notify import Outbox
 from yinsi.rights.verification import (
     AddressNotOnRecord,
@@ -27,34 +35,6 @@ from yinsi.storage.notify_tables import OutboxMessage, VerificationCodeRow
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
 CODE_TEXT = re.compile(r"^您的隐私请求验证码为 (\d{6})，10分钟内有效。如非本人操作请忽略。$")
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def env(db_url: str, smtp_server: SmtpServer, tmp_path: Path) -> Iterator[Env]:
-    e = make_env(db_url, smtp_server, tmp_path / "sms")
-    try:
-        yield e
-    finally:
-        e.engine.dispose()
-
-
-@pytest.fixture
-def senv(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Env]:
-    e = make_env(f"sqlite:///{(tmp_path / 'db' / 'yinsi.db').as_posix()}", smtp_server, tmp_path / "sms")
-    try:
-        yield e
-    finally:
-        e.engine.dispose()
 
 
 def start(env: Env, outbox: Outbox, channel: str = "sms", address: str = PHONE, *, ref: str = "REQ-1",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(help="Yinsi（隐私）：让隐私政策成真的引擎。", no_args_is_help=True, add_completion=False)
 policy_app = typer.Typer(help="隐私政策声明：校验、渲染、对比、合规检查、发布。", no_args_is_help=True)
@@ -16,3 +19,22 @@ app.add_typer(db_app, name="db")
 # Not a terminal (CI logs, pipes): use a wide fixed width so tables stay readable instead of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+
+ErrorCase = tuple[type[BaseException] | tuple[type[BaseException], ...], str, int]
+
+
+@contextmanager
+def exit_on(*cases: ErrorCase) -> Iterator[None]:
+    """Turn expected errors into a Chinese message on stderr and an exit code: each case is
+    (exception types, label, exit code), tried in order; anything else propagates."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        for types, label, code in cases:
+            if isinstance(exc, types):
+                err_console.print(f"[red]{label}[/red]：{escape(str(exc))}", highlight=False)
+                raise typer.Exit(code) from None
+        raise

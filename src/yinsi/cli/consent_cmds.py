@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.apps import app, console, exit_on
 from yinsi.domain.consent import STATUS_ZH, ConsentRejected, EventType, PermissionEventType
 from yinsi.domain.gate import Decision
 from yinsi.domain.taxonomy import ACTION_ZH, LEGAL_BASIS_ZH, Action, ConsentKind
@@ -35,19 +35,11 @@ JSON = typer.Option(False, "--json", help="以 JSON 输出")
 @contextmanager
 def _service(url: str | None) -> Iterator[ConsentService]:
     """The service, with expected errors turned into Chinese messages and exit codes."""
-    try:
+    with exit_on((StorageError, "数据库错误", 2)):
         svc = ConsentService(url)
-    except StorageError as exc:
-        err_console.print(f"[red]数据库错误[/red]：{escape(str(exc))}")
-        raise typer.Exit(2) from None
     try:
-        yield svc
-    except (NoPublishedPolicy, ConsentRejected) as exc:
-        err_console.print(f"[red]未能完成[/red]：{escape(str(exc))}")
-        raise typer.Exit(1) from None
-    except ValueError as exc:
-        err_console.print(f"[red]输入有误[/red]：{escape(str(exc))}")
-        raise typer.Exit(1) from None
+        with exit_on(((NoPublishedPolicy, ConsentRejected), "未能完成", 1), (ValueError, "输入有误", 1)):
+            yield svc
     finally:
         svc.close()
 

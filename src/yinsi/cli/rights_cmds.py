@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.apps import app, console, err_console, exit_on
 from yinsi.domain.rights import REQUEST_ZH, STATE_ZH, InvalidTransition, RefusalGround, RequestType, State
 from yinsi.rights.service import ErasureIncomplete, RequestError, RequestView, RightsService
 from yinsi.storage.errors import StorageError
@@ -56,19 +56,12 @@ def _service(url: str | None, datamap: Path | None = None, stores: list[str] | N
             err_console.print(f"[red]数据地图无效[/red]：{escape(str(exc))}")
             raise typer.Exit(2) from None
         datamaps[dm.tenant] = dm
-    try:
+    with exit_on((StorageError, "数据库错误", 2)):
         svc = RightsService(url, datamaps=datamaps, store_urls=_store_urls(stores or []))
-    except StorageError as exc:
-        err_console.print(f"[red]数据库错误[/red]：{escape(str(exc))}")
-        raise typer.Exit(2) from None
     try:
-        yield svc
-    except (RequestError, InvalidTransition) as exc:
-        err_console.print(f"[red]未能完成[/red]：{escape(str(exc))}")
-        raise typer.Exit(1) from None
-    except ErasureIncomplete as exc:
-        err_console.print(f"[red]删除未完成[/red]：{escape(str(exc))}；请求已标记为出错，可重试")
-        raise typer.Exit(1) from None
+        with exit_on(((RequestError, InvalidTransition), "未能完成", 1),
+                     (ErasureIncomplete, "删除未完成（请求已标记为出错，可重试）", 1)):
+            yield svc
     finally:
         svc.close()
 
