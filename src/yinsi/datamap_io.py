@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from yinsi.declarations import line_of
 from yinsi.domain.datamap import (
     DataMap,
     DataMapProblem,
@@ -72,26 +72,6 @@ class DataMapFile:
 
 
 # ------------------------------------------------------------------------------------------ loading
-def line_of(root: Any, loc: Loc) -> int | None:
-    """The 1-based line of the deepest node of ``loc`` that exists in the parsed YAML."""
-    node = root
-    line: int | None = None
-    for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            pos = node.lc.key(key)
-            line = pos[0] + 1 if pos else line
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            pos = node.lc.item(key)
-            line = pos[0] + 1 if pos else line
-            node = node[key]
-        else:
-            break
-    if line is None and isinstance(root, CommentedMap):
-        line = 1
-    return line
-
-
 _ZH_ERRORS = {
     "missing": "缺少必填字段",
     "extra_forbidden": "未知字段（拼写错误？）",

@@ -43,7 +43,7 @@ def _yaml() -> YAML:
     return y
 
 
-def _line_of(root: Any, loc: tuple[int | str, ...]) -> int | None:
+def line_of(root: Any, loc: tuple[int | str, ...]) -> int | None:
     """The 1-based line of the deepest node of ``loc`` that exists in the parsed YAML."""
     node = root
     line: int | None = None
@@ -100,11 +100,11 @@ def parse_declaration(text: str, file: str = "<string>") -> Declaration:
             cause = (err.get("ctx") or {}).get("error")
             if isinstance(cause, ReferenceErrors):
                 for loc, msg in cause.errors:
-                    problems.append(Problem(file, _line_of(raw, loc), _path(raw, loc), msg))
+                    problems.append(Problem(file, line_of(raw, loc), _path(raw, loc), msg))
                 continue
             loc = tuple(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(file, _line_of(raw, loc), _path(raw, loc), msg))
+            problems.append(Problem(file, line_of(raw, loc), _path(raw, loc), msg))
         raise DeclarationError(problems) from None
 
 
