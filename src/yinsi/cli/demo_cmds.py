@@ -228,6 +228,12 @@ def _rights_demo(url: str, out: Path) -> None:
                    for t in ("property_bindings", "posts", "orders", "chat_messages", "devices", "login_logs"))
     engine.dispose()
     dispose_engines()
+    if redis_url:  # the demo's keys (the other agents' sessions) do not outlive the demo
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
     console.print(f"   独立 SQL 核对：账号行 status={row[0]}，手机号/姓名/身份证号={row[1]}/{row[2]}/{row[3]}；"
                   f"业务表中剩余行 {left}")
     console.print(f"同样的操作：[bold]yinsi request --help[/bold]；说明见 docs/rights.md；请求详情："
