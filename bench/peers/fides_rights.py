@@ -409,17 +409,7 @@ def fides_server(env: dict[str, str], workdir: Path, startup_timeout: float) -> 
         "--no-access-log",
     ]
     log(f"starting Fides webserver on 127.0.0.1:{port} (log: {logfile})")
-    with open(logfile, "wb") as fh:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+    proc = _spawn(cmd, workdir, env, logfile)
     base = f"http://127.0.0.1:{port}"
     try:
         t0 = time.monotonic()
@@ -442,23 +432,20 @@ def fides_server(env: dict[str, str], workdir: Path, startup_timeout: float) -> 
         stop_process(proc)
 
 
+def _spawn(cmd: list[str], workdir: Path, env: dict[str, str], logfile: Path) -> subprocess.Popen:
+    """A Fides process in its own session, logging to ``logfile``, that dies with the harness."""
+    with open(logfile, "wb") as fh:
+        return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+
+
 @contextlib.contextmanager
 def fides_worker(env: dict[str, str], workdir: Path, startup_timeout: float) -> Iterator[subprocess.Popen]:
     """`fides worker` (all queues), started in-process via fides.api.worker.start_worker."""
     logfile = workdir / "fides-worker.log"
     cmd = [sys.executable, "-c", "from fides.api.worker import start_worker; start_worker()"]
     log(f"starting Fides Celery worker, concurrency {env['FIDES__CELERY__WORKER_CONCURRENCY']} (log: {logfile})")
-    with open(logfile, "wb") as fh:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+    proc = _spawn(cmd, workdir, env, logfile)
     try:
         t0 = time.monotonic()
         while True:
