@@ -29,7 +29,7 @@ from yinsi.audit import (
 from yinsi.audit.hashing import hash_fn
 from yinsi.audit.merkle import Frontier, inclusion_proof, leaf_hash, root_of, verify_inclusion
 from yinsi.audit.model import canonical_json, checkpoint_payload
-from yinsi.audit.signing import generate, key_id_for, verify_signature
+from yinsi.audit.signing import generate, key_id_for, parse_private, verify_signature
 from yinsi.storage import make_engine, make_session_factory, upgrade
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -301,6 +301,17 @@ def test_sm2_signatures_verify_and_reject() -> None:
     assert not verify_signature("sm2", signer.public_key, b"checkpoint", "00" * 64)
     assert not verify_signature("sm2", signer.public_key, b"checkpoint", "zz")
     assert not verify_signature("sm2", generate("sm2").public_key, b"checkpoint", sig)
+
+
+def test_sm2_keys_whose_x_coordinate_starts_with_04_sign_and_verify() -> None:
+    # d = 11 gives a public key 04 || 04b3cb…: gmssl's public_key.lstrip("04") used to strip the x
+    # coordinate's leading digits too, so about one checkpoint key in 256 made unverifiable signatures.
+    signer = parse_private("sm2", b"YINSI-AUDIT-SM2-PRIVATE-KEY\n" + f"{11:064x}".encode() + b"\n", "test")
+    assert signer.public_key.startswith("04") and len(signer.public_key) == 128
+    for message in (b"checkpoint", b"", "检查点".encode()):
+        sig = signer.sign(message)
+        assert verify_signature("sm2", signer.public_key, message, sig)
+        assert not verify_signature("sm2", signer.public_key, message + b"!", sig)
 
 
 def test_the_signing_key_file_is_created_once_with_mode_0600(log: AuditLog, factory: sessionmaker[Session],

@@ -6,8 +6,8 @@ The private key lives in a file outside the database, created on first use with 
 - SM2: ``YINSI_AUDIT_SM2_KEY_FILE``, default ``<data dir>/audit_signing_sm2.key`` (the private scalar in hex).
 
 A key's id is the first 32 hex digits of ``SHA-256("<alg>:<public key hex>")``, so an id pins its key.
-SM2 signatures use SM3 with the default user ID ``1234567812345678`` and a nonce from ``secrets`` (gmssl's
-own nonce helper uses the non-cryptographic ``random`` module, so it is not used).
+SM2 signatures come from :mod:`yinsi.protect.sm2` (SM3 with the default user ID ``1234567812345678``, a nonce
+from ``secrets``, and no use of gmssl's ``public_key.lstrip("04")``, which corrupted about one key in 256).
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from gmssl import sm2  # type: ignore[import-untyped]
 
 from yinsi.audit.errors import AuditKeyError
 from yinsi.config import data_dir
+from yinsi.protect.sm2 import N as _SM2_N
+from yinsi.protect.sm2 import sm2_public_key, sm2_sign, sm2_verify
 
 KEY_FILE_ENV = "YINSI_AUDIT_KEY_FILE"
 SM2_KEY_FILE_ENV = "YINSI_AUDIT_SM2_KEY_FILE"
 DEFAULT_KEY_FILE = "audit_signing.key"
 DEFAULT_SM2_KEY_FILE = "audit_signing_sm2.key"
 _SM2_HEADER = "YINSI-AUDIT-SM2-PRIVATE-KEY"
-_SM2_N = int(sm2.default_ecc_table["n"], 16)
 
 
 class SignAlg(StrEnum):
@@ -72,12 +72,7 @@ class Signer:
         """The signature of ``data`` in hex."""
         if isinstance(self._private, Ed25519PrivateKey):
             return self._private.sign(data).hex()
-        crypt = sm2.CryptSM2(private_key=self._private, public_key=self.public_key)
-        while True:
-            nonce = f"{secrets.randbelow(_SM2_N - 1) + 1:064x}"
-            sig = crypt.sign_with_sm3(data, nonce)
-            if sig is not None:  # None: a degenerate nonce (r = 0 or r + k = n); draw another
-                return str(sig)
+        return sm2_sign(self._private, data)
 
     def private_bytes(self) -> bytes:
         """The key file content."""
@@ -100,8 +95,7 @@ def generate(alg: str) -> Signer:
 
 
 def _sm2_public(d: int) -> str:
-    crypt = sm2.CryptSM2(private_key=f"{d:064x}", public_key="")
-    return str(crypt._kg(d, sm2.default_ecc_table["g"]))
+    return sm2_public_key(f"{d:064x}")[2:]  # x || y, as key ids have always been computed
 
 
 def parse_private(alg: str, data: bytes, where: str) -> Signer:
@@ -193,11 +187,7 @@ def verify_signature(alg: str, public_key_hex: str, data: bytes, signature_hex: 
         if alg == SignAlg.SM2:
             if len(sig) != 64 or len(bytes.fromhex(public_key_hex)) != 64:
                 return False
-            r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-            if not (1 <= r < _SM2_N and 1 <= s < _SM2_N):
-                return False
-            crypt = sm2.CryptSM2(private_key=None, public_key=public_key_hex.lower())
-            return bool(crypt.verify_with_sm3(sig.hex(), data))
+            return sm2_verify(public_key_hex, data, sig.hex())
     except (InvalidSignature, ValueError, TypeError, ArithmeticError):
         return False
     return False
