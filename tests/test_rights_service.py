@@ -499,6 +499,40 @@ def test_a_close_relative_deletes_a_deceased_persons_data_after_staff_verify_the
     assert view.type is RequestType.DECEASED and view.result is not None and view.result["verified_locations"] > 0
 
 
+def _yinsi_tables_text(e: Env) -> str:
+    """Every value Yinsi keeps about requests (requests, history, steps, audit entries), as text."""
+    parts = []
+    with e.engine.connect() as conn:
+        for table in ("rights_requests", "request_transitions", "request_steps", "audit_entries"):
+            parts += [repr(tuple(r)) for r in conn.execute(text(f"SELECT * FROM {table}"))]
+    return "\n".join(parts)
+
+
+def test_a_visitor_known_by_ip_and_a_relative_are_kept_only_encrypted(env: Env) -> None:
+    e = env
+    with e.engine.connect() as conn:
+        ip, visits = conn.execute(text("SELECT ip, count(*) FROM ip_logs GROUP BY ip ORDER BY 2 DESC, 1")).first()
+        total = conn.execute(text("SELECT count(*) FROM ip_logs")).scalar()
+    with e.service() as svc:
+        rid = svc.submit(TENANT, ip, RequestType.DELETION, subject_kind="visitor", details={"ground": "purpose_done"})
+        kin = svc.submit(TENANT, str(e.agent), RequestType.DECEASED, requester="王某某（配偶）",
+                         details={"action": "access", "relation": "配偶"})
+        assert [v.id for v in svc.requests(TENANT, subject=ip)] == [rid]  # found by the IP, through the index
+        svc.mark_verified(TENANT, rid, "客服小王", "核对访问记录")
+        assert svc.run(TENANT, rid) is State.COMPLETED
+        view = svc.show(TENANT, rid)
+    with e.engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM ip_logs WHERE ip = :ip"), {"ip": ip}).scalar()
+        after = conn.execute(text("SELECT count(*) FROM ip_logs")).scalar()
+        stored = conn.execute(text("SELECT subject_id, requester FROM rights_requests WHERE id IN (:a, :b) "
+                                   "ORDER BY subject_kind"), {"a": rid, "b": kin}).all()
+    assert left == 0 and after == total - visits  # that visitor's visits, and only those
+    assert view.subject != ip and view.subject.split(".")[:2] == ip.split(".")[:2]  # shown masked
+    assert stored[0] == (str(e.agent), "other") and stored[1][0].startswith("bi:")
+    dump = _yinsi_tables_text(e)
+    assert ip not in dump and "王某某" not in dump
+
+
 @SQLITE_ONLY
 def test_complaints_and_explanations_wait_for_a_person_and_close_when_answered(env: Env) -> None:
     e = env

@@ -5,12 +5,12 @@ or a configuration problem exits 2, never with a traceback."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import typer
 from rich.markup import escape
@@ -48,6 +48,50 @@ AS_HELP = "执行操作的工作人员标识"
 JSON_HELP = "以 JSON 输出"
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
+
+
+# --- options shared by several commands (a fresh Typer parameter for each use) ---------------------
+
+
+def _url_option() -> Any:
+    return typer.Option(None, "--url", help=URL_HELP)
+
+
+def _json_option() -> Any:
+    return typer.Option(False, "--json", help=JSON_HELP)
+
+
+def _as_option(help_text: str = AS_HELP) -> Any:
+    """The acting staff member (``--as``, required)."""
+    return typer.Option(..., "--as", help=help_text)
+
+
+def _tenant_argument() -> Any:
+    return typer.Argument(..., help="租户标识")
+
+
+def _check_tenant_option() -> Any:
+    return typer.Option(None, "--tenant", help="租户标识（可选，用于核对）")
+
+
+def _staff_id_argument() -> Any:
+    return typer.Argument(..., help="工作人员标识")
+
+
+def _role_argument() -> Any:
+    return typer.Argument(..., help="角色")
+
+
+def _request_id_argument() -> Any:
+    return typer.Argument(..., help="申请编号")
+
+
+def _rules_file_option() -> Any:
+    return typer.Option(None, "--rules", help="规则文件（YAML 或 JSON）")
+
+
+def _rule_overrides_option() -> Any:
+    return typer.Option([], "--rule", help="调整规则：名称=阈值/时间窗，如 login_failures_per_account=3/5m")
 
 
 def _error(message: str) -> None:
@@ -127,34 +171,39 @@ def _print_member(m: StaffMember, verb: str) -> None:
                   f"{escape(m.role_labels)}{'' if m.active else '（已停用）'}", highlight=False)
 
 
+def _emit_member(m: StaffMember, verb: str, as_json: bool) -> None:
+    """A command's result about one staff member: JSON with --json, else one Chinese line."""
+    if as_json:
+        _print_json({"ok": True, "staff": _member_dict(m)})
+    else:
+        _print_member(m, verb)
+
+
 # --- staff and roles -----------------------------------------------------------------------------
 
 
 @staff_app.command("add")
 def staff_add(
-    tenant: str = typer.Argument(..., help="租户标识"),
+    tenant: str = _tenant_argument(),
     staff_id: str = typer.Argument(..., help="工作人员标识（字母、数字或 _ . @ -）"),
     name: str = typer.Option(..., "--name", help="姓名"),
     role: list[str] = typer.Option([], "--role", help="角色（可重复）：privacy_officer、customer_service、"
                                    "security_officer、auditor、administrator"),
     as_staff: str | None = typer.Option(None, "--as", help="执行操作的管理员；租户还没有工作人员时省略（首位管理员）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """添加工作人员。租户的第一位工作人员须为管理员（不带 --as）；此后由管理员添加（--as 管理员）。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:
         member = ctx.staff.add_staff(tenant, staff_id, name, role, actor=as_staff)
-    if as_json:
-        _print_json({"ok": True, "staff": _member_dict(member)})
-    else:
-        _print_member(member, "已添加")
+    _emit_member(member, "已添加", as_json)
 
 
 @staff_app.command("list")
 def staff_list(
-    tenant: str = typer.Argument(..., help="租户标识"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    tenant: str = _tenant_argument(),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """列出租户的工作人员与角色。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:
@@ -174,61 +223,51 @@ def staff_list(
     console.print(table)
 
 
-@staff_app.command("grant")
-def staff_grant(
-    tenant: str = typer.Argument(..., help="租户标识"),
-    staff_id: str = typer.Argument(..., help="工作人员标识"),
-    role: str = typer.Argument(..., help="角色"),
-    as_staff: str = typer.Option(..., "--as", help="执行操作的管理员"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """授予角色（遵守职责分离：管理员、操作员、审计员不得由同一人兼任）。"""
-    with _friendly(as_json), _services(url, keys=False) as ctx:
-        member = ctx.staff.grant(tenant, staff_id, role, actor=as_staff)
-    if as_json:
-        _print_json({"ok": True, "staff": _member_dict(member)})
-    else:
-        _print_member(member, "已授予")
+class _RoleChange(Protocol):
+    def __call__(self, service: StaffService, tenant: str, staff_id: str, role: str, /, *, actor: str) -> StaffMember: ...
 
 
-@staff_app.command("revoke")
-def staff_revoke(
-    tenant: str = typer.Argument(..., help="租户标识"),
-    staff_id: str = typer.Argument(..., help="工作人员标识"),
-    role: str = typer.Argument(..., help="角色"),
-    as_staff: str = typer.Option(..., "--as", help="执行操作的管理员"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """收回角色。"""
-    with _friendly(as_json), _services(url, keys=False) as ctx:
-        member = ctx.staff.revoke(tenant, staff_id, role, actor=as_staff)
-    if as_json:
-        _print_json({"ok": True, "staff": _member_dict(member)})
-    else:
-        _print_member(member, "已收回")
+def _role_command(name: str, doc: str, verb: str, change: _RoleChange) -> Callable[..., None]:
+    """``staff grant`` and ``staff revoke``: the same arguments, a different change of roles."""
+
+    def command(
+        tenant: str = _tenant_argument(),
+        staff_id: str = _staff_id_argument(),
+        role: str = _role_argument(),
+        as_staff: str = _as_option("执行操作的管理员"),
+        url: str | None = _url_option(),
+        as_json: bool = _json_option(),
+    ) -> None:
+        with _friendly(as_json), _services(url, keys=False) as ctx:
+            member = change(ctx.staff, tenant, staff_id, role, actor=as_staff)
+        _emit_member(member, verb, as_json)
+
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = f"staff_{name}"
+    return staff_app.command(name)(command)
+
+
+staff_grant = _role_command("grant", "授予角色（遵守职责分离：管理员、操作员、审计员不得由同一人兼任）。", "已授予",
+                            StaffService.grant)
+staff_revoke = _role_command("revoke", "收回角色。", "已收回", StaffService.revoke)
 
 
 @staff_app.command("deactivate")
 def staff_deactivate(
-    tenant: str = typer.Argument(..., help="租户标识"),
-    staff_id: str = typer.Argument(..., help="工作人员标识"),
-    as_staff: str = typer.Option(..., "--as", help="执行操作的管理员"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    tenant: str = _tenant_argument(),
+    staff_id: str = _staff_id_argument(),
+    as_staff: str = _as_option("执行操作的管理员"),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """停用工作人员：此后其一切操作都被拒绝。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:
         member = ctx.staff.deactivate(tenant, staff_id, actor=as_staff)
-    if as_json:
-        _print_json({"ok": True, "staff": _member_dict(member)})
-    else:
-        _print_member(member, "已停用")
+    _emit_member(member, "已停用", as_json)
 
 
 @staff_app.command("rights")
-def staff_rights(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def staff_rights(as_json: bool = _json_option()) -> None:
     """显示各角色的权限矩阵（最小权限，S3）。"""
     if as_json:
         _print_json({r.value: sorted(a.value for a in RIGHTS[r]) for r in Role})
@@ -247,12 +286,12 @@ def staff_rights(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) 
 
 @staff_app.command("view")
 def staff_view(
-    tenant: str = typer.Argument(..., help="租户标识"),
+    tenant: str = _tenant_argument(),
     subject: str = typer.Argument(..., help="主体标识（应用的用户 ID）"),
-    as_staff: str = typer.Option(..., "--as", help=AS_HELP),
+    as_staff: str = _as_option(),
     reason: str | None = typer.Option(None, "--reason", help="查看事由（记入审计日志）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """查看一个人的个人信息（默认掩码），并记入审计日志。"""
     with _friendly(as_json), _services(url, keys=True, consent=True) as ctx:
@@ -288,13 +327,13 @@ def staff_view(
 
 @staff_app.command("unmask")
 def staff_unmask(
-    tenant: str = typer.Argument(..., help="租户标识"),
+    tenant: str = _tenant_argument(),
     subject: str = typer.Argument(..., help="主体标识"),
     item: str = typer.Argument(..., help="信息项：mobile_phone、id_card、email、bank_card、passport、birth_date"),
-    as_staff: str = typer.Option(..., "--as", help=AS_HELP),
+    as_staff: str = _as_option(),
     reason: str = typer.Option("", "--reason", help="事由（必填，记入审计日志）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """查看一项未掩码的个人信息：仅个人信息保护负责人，须说明事由，记入审计日志。"""
     with _friendly(as_json), _services(url, keys=True) as ctx:
@@ -317,17 +356,25 @@ def _print_request(req: AccessRequest, verb: str) -> None:
                   highlight=False)
 
 
+def _emit_request(req: AccessRequest, verb: str, as_json: bool) -> None:
+    """A command's result about one access request: JSON with --json, else one Chinese line."""
+    if as_json:
+        _print_json({"ok": True, "request": req.to_dict()})
+    else:
+        _print_request(req, verb)
+
+
 @staff_app.command("request-export")
 def staff_request_export(
-    tenant: str = typer.Argument(..., help="租户标识"),
+    tenant: str = _tenant_argument(),
     subjects: list[str] = typer.Argument(None, help="主体标识；配合 --all 时省略"),
     all_subjects: bool = typer.Option(False, "--all", help="导出租户的全部主体"),
-    as_staff: str = typer.Option(..., "--as", help=AS_HELP),
+    as_staff: str = _as_option(),
     reason: str = typer.Option("", "--reason", help="事由（必填）"),
     item: list[str] = typer.Option([], "--item", help="信息项（可重复）；默认全部"),
     unmasked: bool = typer.Option(False, "--unmasked", help="申请导出未掩码的数据"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """申请批量导出；须由另一名个人信息保护负责人审批（yinsi staff approve）后，由申请人执行导出。"""
     with _friendly(as_json):
@@ -336,37 +383,31 @@ def staff_request_export(
         with _services(url, keys=True) as ctx:
             req = ctx.staff.request_export(tenant, as_staff, None if all_subjects else subjects, reason=reason,
                                            items=item or None, unmasked=unmasked)
-    if as_json:
-        _print_json({"ok": True, "request": req.to_dict()})
-    else:
-        _print_request(req, "已提交申请")
+    _emit_request(req, "已提交申请", as_json)
 
 
 @staff_app.command("request-minor-access")
 def staff_request_minor_access(
-    tenant: str = typer.Argument(..., help="租户标识"),
+    tenant: str = _tenant_argument(),
     subject: str = typer.Argument(..., help="未成年人的主体标识"),
-    as_staff: str = typer.Option(..., "--as", help=AS_HELP),
+    as_staff: str = _as_option(),
     reason: str = typer.Option("", "--reason", help="事由（必填）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """申请访问未成年人的个人信息（S6）；须由另一名个人信息保护负责人审批。"""
     with _friendly(as_json), _services(url, keys=True) as ctx:
         req = ctx.staff.request_minor_access(tenant, as_staff, subject, reason=reason)
-    if as_json:
-        _print_json({"ok": True, "request": req.to_dict()})
-    else:
-        _print_request(req, "已提交申请")
+    _emit_request(req, "已提交申请", as_json)
 
 
 @staff_app.command("requests")
 def staff_requests(
-    tenant: str = typer.Argument(..., help="租户标识"),
-    as_staff: str = typer.Option(..., "--as", help=AS_HELP),
+    tenant: str = _tenant_argument(),
+    as_staff: str = _as_option(),
     status: str | None = typer.Option(None, "--status", help="pending、approved、rejected、used、expired"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """列出审批申请：个人信息保护负责人看到全部，其他人员只看到本人的申请。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:
@@ -385,51 +426,45 @@ def staff_requests(
 
 @staff_app.command("approve")
 def staff_approve(
-    request_id: str = typer.Argument(..., help="申请编号"),
-    as_staff: str = typer.Option(..., "--as", help="审批人（另一名个人信息保护负责人）"),
+    request_id: str = _request_id_argument(),
+    as_staff: str = _as_option("审批人（另一名个人信息保护负责人）"),
     note: str | None = typer.Option(None, "--note", help="审批意见"),
     masked_only: bool = typer.Option(False, "--masked-only", help="只批准掩码导出"),
-    tenant: str | None = typer.Option(None, "--tenant", help="租户标识（可选，用于核对）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    tenant: str | None = _check_tenant_option(),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """批准申请：申请人本人不能审批。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:
         req = ctx.staff.approve(request_id, as_staff, note=note, masked_only=masked_only, tenant=tenant)
-    if as_json:
-        _print_json({"ok": True, "request": req.to_dict()})
-    else:
-        _print_request(req, "已批准")
+    _emit_request(req, "已批准", as_json)
 
 
 @staff_app.command("reject")
 def staff_reject(
-    request_id: str = typer.Argument(..., help="申请编号"),
-    as_staff: str = typer.Option(..., "--as", help="审批人"),
+    request_id: str = _request_id_argument(),
+    as_staff: str = _as_option("审批人"),
     note: str | None = typer.Option(None, "--note", help="驳回理由"),
-    tenant: str | None = typer.Option(None, "--tenant", help="租户标识（可选，用于核对）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    tenant: str | None = _check_tenant_option(),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """驳回申请。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:
         req = ctx.staff.reject(request_id, as_staff, note=note, tenant=tenant)
-    if as_json:
-        _print_json({"ok": True, "request": req.to_dict()})
-    else:
-        _print_request(req, "已驳回")
+    _emit_request(req, "已驳回", as_json)
 
 
 @staff_app.command("export")
 def staff_export(
     request_id: str = typer.Argument(..., help="已批准的申请编号"),
-    as_staff: str = typer.Option(..., "--as", help="申请人"),
+    as_staff: str = _as_option("申请人"),
     output: Path = typer.Option(..., "--output", "-o", help="输出文件（.csv 或 .json）"),
     fmt: str | None = typer.Option(None, "--format", help="csv 或 json；默认按文件扩展名"),
     force: bool = typer.Option(False, "--force", help="覆盖已存在的文件"),
-    tenant: str | None = typer.Option(None, "--tenant", help="租户标识（可选，用于核对）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    tenant: str | None = _check_tenant_option(),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """执行已批准的批量导出（每个审批只能导出一次），记入审计日志。"""
     with _friendly(as_json), _services(url, keys=True) as ctx:
@@ -454,9 +489,9 @@ def _rules(rules_file: Path | None, overrides: list[str]) -> tuple[RateRule, ...
 
 @alerts_app.command("rules")
 def alerts_rules(
-    rules_file: Path | None = typer.Option(None, "--rules", help="规则文件（YAML 或 JSON）"),
-    rule: list[str] = typer.Option([], "--rule", help="调整规则：名称=阈值/时间窗，如 login_failures_per_account=3/5m"),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    rules_file: Path | None = _rules_file_option(),
+    rule: list[str] = _rule_overrides_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """显示生效的频率规则（默认规则，或按规则文件与 --rule 调整后的）。"""
     with _friendly(as_json):
@@ -476,10 +511,10 @@ def alerts_rules(
 def alerts_ingest(
     file: Path = typer.Argument(..., help="事件文件（JSON Lines：每行一个事件）"),
     tenant: str | None = typer.Option(None, "--tenant", help="租户标识；省略时取每行的 tenant 字段"),
-    rules_file: Path | None = typer.Option(None, "--rules", help="规则文件（YAML 或 JSON）"),
-    rule: list[str] = typer.Option([], "--rule", help="调整规则：名称=阈值/时间窗，如 login_failures_per_account=3/5m"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    rules_file: Path | None = _rules_file_option(),
+    rule: list[str] = _rule_overrides_option(),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """导入应用的登录与注册事件并按规则生成告警。账号、设备、IP 以假名存储，从不明文保存。"""
     with _friendly(as_json):
@@ -525,11 +560,11 @@ def alerts_ingest(
 @alerts_app.command("list")
 def alerts_list(
     tenant: str = typer.Option(..., "--tenant", help="租户标识"),
-    as_staff: str = typer.Option(..., "--as", help="安全负责人"),
+    as_staff: str = _as_option("安全负责人"),
     status: str = typer.Option("open", "--status", help="open、acknowledged 或 all"),
     limit: int = typer.Option(100, "--limit", min=1, help="最多显示的条数"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """列出告警（最新在前）；仅安全负责人可查看。"""
     with _friendly(as_json):
@@ -558,11 +593,11 @@ def alerts_list(
 @alerts_app.command("ack")
 def alerts_ack(
     alert_id: int = typer.Argument(..., help="告警编号"),
-    as_staff: str = typer.Option(..., "--as", help="安全负责人"),
+    as_staff: str = _as_option("安全负责人"),
     note: str | None = typer.Option(None, "--note", help="处理备注"),
-    tenant: str | None = typer.Option(None, "--tenant", help="租户标识（可选，用于核对）"),
-    url: str | None = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    tenant: str | None = _check_tenant_option(),
+    url: str | None = _url_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """确认告警（记入审计日志）；仅安全负责人。"""
     with _friendly(as_json), _services(url, keys=False) as ctx:

@@ -72,6 +72,7 @@ from yinsi.storage.repository import PolicyVersionRepository
 from yinsi.storage.rights_tables import (
     DETAILS_FIELD,
     HOLD_FIELD,
+    IDENTITY_FIELD,
     PLAN_FIELD,
     LegalHoldRecord,
     RequestStep,
@@ -309,6 +310,40 @@ class RightsService:
             return None
         return json.loads(self._cipher(tenant).decrypt_text(field, token))
 
+    def _blind(self, tenant: str, value: str) -> str:
+        try:
+            return str(self.audit.ring.blind_index(tenant, "text", value))
+        except KeyNotFound:
+            self.audit.ensure_tenant_keys(tenant)
+            return str(self.audit.ring.blind_index(tenant, "text", value))
+
+    def _subject_ref(self, tenant: str, kind: str | None, subject: str) -> str:
+        """What ``rights_requests.subject_id`` holds: the key itself, or for a subject kind keyed by PI
+        (a visitor's IP) ``bi:`` and its blind index, so that no PI is stored in clear."""
+        dm = self.datamaps.get(tenant)
+        if dm is not None and kind is not None and dm.key_item(kind) is not None:
+            return "bi:" + self._blind(tenant, subject)
+        return subject
+
+    def _identity(self, row: RightsRequest) -> dict[str, Any]:
+        return dict(self._decrypt(row.tenant_id, IDENTITY_FIELD, row.identity_encrypted) or {})
+
+    def _subject_of(self, row: RightsRequest) -> str:
+        """The subject's key (decrypted for a PI-keyed subject kind)."""
+        if row.identity_encrypted is None:
+            return row.subject_id
+        return str(self._identity(row).get("subject") or row.subject_id)
+
+    def _shown_subject(self, row: RightsRequest) -> str:
+        """The subject as ``show`` and ``list`` give it: a PI-keyed one only masked."""
+        if not row.subject_id.startswith("bi:"):
+            return row.subject_id
+        from yinsi.protect.masking import mask_value
+
+        dm = self.datamaps.get(row.tenant_id)
+        item = dm.key_item(row.subject_kind) if dm is not None else None
+        return mask_value((item or "").rsplit(".", 1)[-1], self._subject_of(row))
+
     def _details(self, row: RightsRequest) -> dict[str, Any]:
         return dict(self._decrypt(row.tenant_id, DETAILS_FIELD, row.details_encrypted) or {})
 
@@ -327,7 +362,7 @@ class RightsService:
         if refusal is not None:
             row.refusal_ground = refusal.ground.value
             row.refusal_detail = refusal.message()
-        self.audit.record_in(s, row.tenant_id, actor, AuditAction.RIGHTS_REQUEST_STEP, subject=row.subject_id,
+        self.audit.record_in(s, row.tenant_id, actor, AuditAction.RIGHTS_REQUEST_STEP, subject=self._subject_of(row),
                              details={"request": row.id, "type": row.type, "state": to.value})
 
     # --- intake ------------------------------------------------------------------------------------------
@@ -364,11 +399,15 @@ class RightsService:
         except CalendarNotCovered as exc:
             due, rule, explanation, provisional = self._uncovered_deadline(decl, rtype, day, exc)
         rid = str(uuid.uuid4())
-        who = requester or subject
+        ref = self._subject_ref(tenant, kind, subject)
+        other = (requester or "").strip() or None
+        identity = {k: v for k, v in (("subject", subject if ref != subject else None), ("requester", other)) if v}
         with self._tx() as s:
             row = RightsRequest(
-                id=rid, tenant_id=tenant, subject_kind=kind, subject_id=subject, type=rtype.value,
-                state=State.UNVERIFIED.value, channel=channel, requester=who[:128], policy_label=decl.version.label,
+                id=rid, tenant_id=tenant, subject_kind=kind, subject_id=ref, type=rtype.value,
+                state=State.UNVERIFIED.value, channel=channel, requester="other" if other else "self",
+                identity_encrypted=self._encrypt(tenant, IDENTITY_FIELD, identity) if identity else None,
+                policy_label=decl.version.label,
                 received_at=received, due_date=due, deadline_rule=rule, deadline_explanation=explanation,
                 deadline_provisional=provisional,
                 details_encrypted=self._encrypt(tenant, DETAILS_FIELD, clean) if clean else None,
@@ -425,7 +464,7 @@ class RightsService:
                 raise RequestError(f"请求处于「{STATE_ZH[State(row.state)]}」状态，无需再核验身份")
             if RequestType(row.type) is RequestType.DECEASED:
                 raise RequestError("近亲属请求须由员工核验死亡证明与亲属关系：yinsi request verify --in-person --as 员工")
-            kind, subject, rid = row.subject_kind, row.subject_id, row.id
+            kind, subject, rid = row.subject_kind, self._subject_of(row), row.id
         dm = self._datamap(tenant)
         subj = self._subject(dm, kind)
         attribute = subj.verify_by.get(channel)  # type: ignore[call-overload]
@@ -478,7 +517,7 @@ class RightsService:
         withdrawn. Returns the prerequisites a person still has to confirm (shown to the person)."""
         with self.sessions() as s:
             row = self._get(s, tenant, request_id)
-            rtype, kind, subject = RequestType(row.type), row.subject_kind, row.subject_id
+            rtype, kind, subject = RequestType(row.type), row.subject_kind, self._subject_of(row)
             state = State(row.state)
         if rtype not in NEEDS_CONFIRMATION:
             raise RequestError(f"{REQUEST_ZH[rtype]}请求无需确认")
@@ -529,7 +568,7 @@ class RightsService:
             if state is not State.IN_PROGRESS:
                 self._move(s, row, State.IN_PROGRESS, actor, "开始执行" if state is not State.ERROR else "重试执行")
             details = self._details(row)
-            job = _Job(tenant, row.id, row.subject_kind, row.subject_id, rtype, details, actor, row.policy_label)
+            job = _Job(tenant, row.id, row.subject_kind, self._subject_of(row), rtype, details, actor, row.policy_label)
         job.decl = self._declaration(tenant)
         try:
             if rtype is RequestType.DECEASED:
@@ -621,7 +660,7 @@ class RightsService:
                 st.updated_at = self.clock()
             left = s.scalar(select(func.count()).select_from(RequestStep).where(
                 RequestStep.request_id == row.id, RequestStep.status == MANUAL_PENDING))
-            self.audit.record_in(s, tenant, actor, AuditAction.RIGHTS_REQUEST_STEP, subject=row.subject_id,
+            self.audit.record_in(s, tenant, actor, AuditAction.RIGHTS_REQUEST_STEP, subject=self._subject_of(row),
                                  details={"request": row.id, "manual_steps_confirmed": [p.location_id for p in pending]})
             if left:
                 return State.WAITING_MANUAL
@@ -1101,7 +1140,7 @@ class RightsService:
         data = self._cipher(tenant).decrypt_bytes(EXPORT_FIELD, Path(token_path).read_bytes())
         write_private(output, data)
         with self._tx() as s:
-            self.audit.record_in(s, tenant, actor, AuditAction.EXPORT, subject=row.subject_id,
+            self.audit.record_in(s, tenant, actor, AuditAction.EXPORT, subject=self._subject_of(row),
                                  reason=f"交付请求 {row.id} 的个人信息包")
         return output
 
@@ -1184,7 +1223,7 @@ class RightsService:
             hist = [{"from": t.from_state, "to": t.to_state, "actor": t.actor, "note": t.note, "at": t.at.isoformat()}
                     for t in s.scalars(select(RequestTransition).where(RequestTransition.request_id == row.id)
                                        .order_by(RequestTransition.id))]
-            return _view(row, steps, hist)
+            return _view(row, self._shown_subject(row), steps, hist)
 
     def requests(self, tenant: str, *, open_only: bool = False, subject: str | None = None,
                  due_by: date | None = None, limit: int | None = None) -> list[RequestView]:
@@ -1194,13 +1233,13 @@ class RightsService:
             if open_only:
                 q = q.where(RightsRequest.state.in_([st.value for st in OPEN_STATES]))
             if subject is not None:
-                q = q.where(RightsRequest.subject_id == subject)
+                q = q.where(RightsRequest.subject_id.in_({subject, "bi:" + self._blind(tenant, subject)}))
             if due_by is not None:
                 q = q.where(RightsRequest.due_date <= due_by)
             q = q.order_by(RightsRequest.received_at, RightsRequest.id)
             if limit is not None:
                 q = q.limit(limit)
-            return [_view(r, [], []) for r in s.scalars(q)]
+            return [_view(r, self._shown_subject(r), [], []) for r in s.scalars(q)]
 
     def overdue(self, tenant: str, today: date | None = None, *, soon_days: int = 3) -> list[tuple[RequestView, str]]:
         """Open requests that are overdue or due within ``soon_days`` working days (provisional deadlines
@@ -1302,7 +1341,7 @@ def _portable_items(decl: Declaration) -> set[str]:
     return {c.item for f in decl.features if f.legal_basis in PORTABLE_BASES for c in f.collections}
 
 
-def _view(row: RightsRequest, steps: list[dict[str, Any]], hist: list[dict[str, Any]]) -> RequestView:
-    return RequestView(row.id, row.tenant_id, row.subject_kind, row.subject_id, RequestType(row.type), State(row.state),
+def _view(row: RightsRequest, subject: str, steps: list[dict[str, Any]], hist: list[dict[str, Any]]) -> RequestView:
+    return RequestView(row.id, row.tenant_id, row.subject_kind, subject, RequestType(row.type), State(row.state),
                        row.received_at, row.due_date, row.deadline_explanation, bool(row.deadline_provisional),
                        row.refusal_detail, json.loads(row.result) if row.result else None, steps, hist)

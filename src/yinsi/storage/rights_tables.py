@@ -32,11 +32,14 @@ class RightsRequest(Base):
     id: Mapped[str] = mapped_column(String(REQUEST_ID_LEN), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN), ForeignKey("tenants.id"))
     subject_kind: Mapped[str] = mapped_column(String(SHORT_LEN))
+    # the subject's key; for a subject kind keyed by PI (a visitor's IP) "bi:" + its blind index instead
     subject_id: Mapped[str] = mapped_column(String(SUBJECT_LEN))
     type: Mapped[str] = mapped_column(String(SHORT_LEN))
     state: Mapped[str] = mapped_column(String(SHORT_LEN))
     channel: Mapped[str] = mapped_column(String(SHORT_LEN))
-    requester: Mapped[str] = mapped_column(String(SUBJECT_LEN))
+    requester: Mapped[str] = mapped_column(String(SUBJECT_LEN))  # "self", or "other" (who: identity_encrypted)
+    # {"subject": PI-keyed subject key, "requester": who asked for the person}, encrypted; else NULL
+    identity_encrypted: Mapped[str | None] = mapped_column(LargeText)
     policy_label: Mapped[str] = mapped_column(String(LABEL_LEN))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_date: Mapped[date] = mapped_column(Date)
@@ -125,6 +128,7 @@ class LegalHoldRecord(Base):
 #: Field names the encrypted columns' tokens are bound to.
 DETAILS_FIELD = "rights_requests.details"
 PLAN_FIELD = "rights_requests.plan"
+IDENTITY_FIELD = "rights_requests.identity"
 HOLD_FIELD = "legal_holds.payload"
 
 
@@ -134,4 +138,5 @@ def register_rotation_columns() -> None:
 
     register_encrypted_column(EncryptedColumn("rights_requests", "details_encrypted", field=DETAILS_FIELD))
     register_encrypted_column(EncryptedColumn("rights_requests", "plan_encrypted", field=PLAN_FIELD))
+    register_encrypted_column(EncryptedColumn("rights_requests", "identity_encrypted", field=IDENTITY_FIELD))
     register_encrypted_column(EncryptedColumn("legal_holds", "payload_encrypted", field=HOLD_FIELD))

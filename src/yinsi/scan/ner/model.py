@@ -93,31 +93,7 @@ class NerModel:
         """The best tag sequence for ``chars`` (one tag per character)."""
         if not chars:
             return []
-        emissions = self.emissions(chars)
-        n = len(self.tags)
-        neg = float("-inf")
-        trans = self.transitions
-        score = [emissions[0][k] if self._start_ok[k] else neg for k in range(n)]
-        back: list[list[int]] = []
-        for row in emissions[1:]:
-            new = [neg] * n
-            ptr = [0] * n
-            for cur in range(n):
-                best, arg = neg, 0
-                for prev in self._allowed_prev[cur]:
-                    s = score[prev] + trans[prev][cur]
-                    if s > best:
-                        best, arg = s, prev
-                new[cur] = best + row[cur]
-                ptr[cur] = arg
-            back.append(ptr)
-            score = new
-        last = max(range(n), key=lambda k: score[k])
-        path = [last]
-        for ptr in reversed(back):
-            last = ptr[last]
-            path.append(last)
-        path.reverse()
+        path = viterbi(self.emissions(chars), self.transitions, self._start_ok, self._allowed_prev)
         return [self.tags[k] for k in path]
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
@@ -126,6 +102,39 @@ class NerModel:
         for offset, chunk in _chunks(text):
             out.extend((kind, offset + s, offset + e) for kind, s, e in tags_to_spans(self.decode(chunk)))
         return out
+
+
+def viterbi(emissions: list[list[float]], transitions: list[list[float]], start_ok: list[bool],
+            allowed_prev: list[list[int]]) -> list[int]:
+    """The best tag-index path through non-empty ``emissions`` (one score row per character).
+
+    ``start_ok[k]``: tag ``k`` may open the sentence; ``allowed_prev[k]``: the tags that may precede tag ``k``.
+    Shared by ``NerModel.decode`` and the trainer (``yinsi.scan.ner.train``).
+    """
+    n = len(start_ok)
+    neg = float("-inf")
+    score = [emissions[0][k] if start_ok[k] else neg for k in range(n)]
+    back: list[list[int]] = []
+    for row in emissions[1:]:
+        new = [neg] * n
+        ptr = [0] * n
+        for cur in range(n):
+            best, arg = neg, 0
+            for prev in allowed_prev[cur]:
+                s = score[prev] + transitions[prev][cur]
+                if s > best:
+                    best, arg = s, prev
+            new[cur] = best + row[cur]
+            ptr[cur] = arg
+        back.append(ptr)
+        score = new
+    last = max(range(n), key=lambda k: score[k])
+    path = [last]
+    for ptr in reversed(back):
+        last = ptr[last]
+        path.append(last)
+    path.reverse()
+    return path
 
 
 def tags_to_spans(tags: list[str]) -> list[tuple[str, int, int]]:

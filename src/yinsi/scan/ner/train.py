@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yinsi.scan.ner.features import GAZETTEER_MAX, sentence_features
-from yinsi.scan.ner.model import NerModel, tags_to_spans
+from yinsi.scan.ner.model import NerModel, tags_to_spans, viterbi
 
 #: CLUENER types grouped into the kinds the tagger learns: the PI kinds and two "other entity" kinds, so that
 #: e.g. a company named after a city is learned as not an address.
@@ -151,34 +151,8 @@ class Trainer:
             rows.append(row)
         return rows
 
-    def _viterbi(self, emissions: list[list[float]]) -> list[int]:
-        model, n, trans = self.model, self.n, self.t
-        neg = float("-inf")
-        score = [emissions[0][k] if model._start_ok[k] else neg for k in range(n)]
-        back = []
-        for row in emissions[1:]:
-            new = [neg] * n
-            ptr = [0] * n
-            for cur in range(n):
-                best, arg = neg, 0
-                for prev in model._allowed_prev[cur]:
-                    s = score[prev] + trans[prev][cur]
-                    if s > best:
-                        best, arg = s, prev
-                new[cur] = best + row[cur]
-                ptr[cur] = arg
-            back.append(ptr)
-            score = new
-        last = max(range(n), key=lambda k: score[k])
-        path = [last]
-        for ptr in reversed(back):
-            last = ptr[last]
-            path.append(last)
-        path.reverse()
-        return path
-
     def update(self, ids: list[list[int]], gold: list[int]) -> bool:
-        guess = self._viterbi(self._emissions(ids))
+        guess = viterbi(self._emissions(ids), self.t, self.model._start_ok, self.model._allowed_prev)
         changed = guess != gold
         if changed:
             n, c = self.n, self.c
