@@ -92,6 +92,34 @@ def test_rebuilt_projection_equals_the_incremental_one(svc: ConsentService) -> N
     assert svc.projection("weiliaoke") == incremental
 
 
+def test_a_restriction_persists_survives_a_rebuild_and_is_lifted(svc: ConsentService, migrated_url: str) -> None:
+    svc.record_consent("weiliaoke", "u1", "policy")
+    svc.record_consent("weiliaoke", "u1", "feature:marketing")
+    marketing = {"feature": "marketing", "items": ["contact.mobile"]}
+    assert svc.check("weiliaoke", "u1", "use", **marketing).allowed  # cached and memoised now
+    assert svc.restrict("weiliaoke", "u1", ["feature:marketing"], request_ref="r-1", actor="客服小王") == [
+        "feature:marketing"]
+    assert svc.restrict("weiliaoke", "u1", ["feature:marketing"]) == []  # already in force: no second event
+    refused = svc.check("weiliaoke", "u1", "use", **marketing)
+    assert not refused.allowed and refused.reasons[0].rule == "N4"  # the cache followed the new fact
+    with pytest.raises(ConsentRejected, match="未在隐私政策中声明"):
+        svc.restrict("weiliaoke", "u1", ["feature:no_such_function"])
+    # another process (a fresh service) reads the projection; a rebuild gives the same one
+    with ConsentService(migrated_url, clock=Clock()) as other:
+        assert not other.check("weiliaoke", "u1", "use", **marketing).allowed
+        assert other.state("kehutong", "u1").restrictions == {}  # tenants stay apart
+        before = other.projection("weiliaoke")
+        assert ("r", "u1", "feature:marketing") in before
+        other.rebuild("weiliaoke")
+        assert other.projection("weiliaoke") == before
+        assert not other.check("weiliaoke", "u1", "use", **marketing).allowed
+    assert svc.report("weiliaoke", "u1")["restrictions"][0]["scope"] == "feature:marketing"
+    assert svc.lift_restriction("weiliaoke", "u1", ["feature:marketing"], actor="客服小王", reason="本人申请解除") == [
+        "feature:marketing"]
+    assert svc.check("weiliaoke", "u1", "use", **marketing).allowed
+    assert ("r", "u1", "feature:marketing") not in svc.projection("weiliaoke")
+
+
 def test_tenants_never_see_each_others_subjects(svc: ConsentService) -> None:
     svc.record_consent("weiliaoke", "same-id", "policy")
     assert svc.state("kehutong", "same-id").consents == {}

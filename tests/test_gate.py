@@ -17,11 +17,16 @@ from yinsi.domain.consent import (
     EventType,
     PermissionEvent,
     PermissionEventType,
+    RestrictionEvent,
+    RestrictionEventType,
     SubjectState,
     apply_consent,
     apply_permission,
+    apply_restriction,
     birth_date_from_id_number,
+    check_restriction_scope,
     declared_disclosures,
+    replay,
     validate_event,
 )
 from yinsi.domain.gate import CompiledPolicy, Request, decide, may_ask_permission, outdated_scopes
@@ -276,3 +281,53 @@ def test_after_a_permission_refusal_the_app_may_not_ask_again_for_48_hours() -> 
     assert not soon.allowed and soon.rule == "C8"
     assert may_ask_permission(st, "d1", "location", NOW + timedelta(hours=48, minutes=1)).allowed
     assert may_ask_permission(st, "d2", "location", NOW + timedelta(hours=1)).allowed  # another device
+
+
+# --- restriction of processing (限制处理, PIPL 44) ---------------------------------------------------------
+
+def restrict(state: SubjectState, scope: str, event: RestrictionEventType = RestrictionEventType.PLACED,
+             at: datetime = NOW) -> None:
+    apply_restriction(state.restrictions, RestrictionEvent("t", "s", scope, event, at))
+
+
+def test_a_restriction_of_all_processing_refuses_consent_and_contract_bases_but_not_a_statutory_duty() -> None:
+    d = decl("weiliaoke-2022")
+    policy, st = CompiledPolicy(d), SubjectState()
+    give(st, d, POLICY)
+    give(st, d, "feature:delivery")
+    assert ask(policy, st, "use", feature="delivery", items=["transaction.order"]).allowed
+    restrict(st, "all", at=NOW + timedelta(hours=1))
+    later = NOW + timedelta(hours=2)
+    refused = ask(policy, st, "use", feature="delivery", items=["transaction.order"], at=later)  # contract basis
+    assert not refused.allowed and [r.rule for r in refused.reasons] == ["N4"]
+    assert "限制全部个人信息处理" in refused.reasons[0].message and "2026-03-02 19:00（北京时间）" in refused.reasons[0].message
+    # the real-name duty of registration (statutory_duty): a law requires it, a restriction cannot stop it
+    duty = ask(policy, st, "collect", feature="register_login", items=["contact.mobile"], at=later)
+    assert duty.allowed and duty.basis is LegalBasis.STATUTORY_DUTY
+
+
+def test_a_restriction_of_one_function_leaves_the_others_and_lifting_it_restores_the_decision() -> None:
+    d = decl("weiliaoke-2022")
+    policy, st = CompiledPolicy(d), SubjectState()
+    give(st, d, POLICY)
+    give(st, d, "feature:marketing")
+    give(st, d, "feature:delivery")
+    restrict(st, "feature:marketing")
+    marketing = ask(policy, st, "use", feature="marketing", items=["contact.mobile"])
+    assert not marketing.allowed and marketing.reasons[0].rule == "N4" and "营销" in marketing.reasons[0].message
+    assert ask(policy, st, "use", feature="delivery", items=["transaction.order"]).allowed
+    restrict(st, "feature:marketing", RestrictionEventType.LIFTED, at=NOW + timedelta(days=1))
+    assert ask(policy, st, "use", feature="marketing", items=["contact.mobile"]).allowed
+
+
+def test_restriction_replay_keeps_the_first_placement_and_scopes_are_checked() -> None:
+    events = [(1, RestrictionEvent("t", "s", "all", RestrictionEventType.PLACED, NOW)),
+              (2, RestrictionEvent("t", "s", "all", RestrictionEventType.PLACED, NOW + timedelta(days=1))),
+              (3, RestrictionEvent("t", "s", "feature:marketing", RestrictionEventType.PLACED, NOW)),
+              (4, RestrictionEvent("t", "s", "feature:marketing", RestrictionEventType.LIFTED, NOW))]
+    assert replay([], restrictions=reversed(events)).restrictions == {"all": NOW}
+    d = decl("weiliaoke-2022")
+    check_restriction_scope(d, "feature:marketing")
+    for bad in ("feature:nope", "item:marketing:contact.mobile", "everything"):
+        with pytest.raises(ConsentRejected):
+            check_restriction_scope(d, bad)

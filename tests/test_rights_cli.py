@@ -337,6 +337,26 @@ def test_withdraw_consent_for_one_scope_keeps_the_other(world: World) -> None:
     assert state == {"policy": "active", "feature:marketing": "withdrawn"}
 
 
+def test_restriction_refuses_processing_at_the_gate_until_lifted(world: World) -> None:
+    w, cli = world, world.cli
+    subject = str(w.agent)
+    cli("consent", "record", TENANT, subject, "policy")
+    cli("consent", "record", TENANT, subject, "feature:marketing")
+    gate = ["gate", "check", TENANT, subject, "--action", "use", "--feature", "marketing", "--item", "contact.mobile",
+            "--json"]
+    assert cli.json(*gate)["allowed"] is True
+    rid = rid_of(cli, subject, "restriction", "--feature", "marketing")
+    w.verify_by_sms(rid)
+    assert cli.json("request", "run", TENANT, rid)["state"] == "completed"
+    refused = cli.json(*gate, code=1)
+    assert refused["allowed"] is False and [r["rule"] for r in refused["reasons"]] == ["N4"]
+    p = cli("request", "lift-restriction", TENANT, rid, "--as", "客服小王", "--note", "本人申请解除，工单 GD-7")
+    assert "已解除限制" in out(p)
+    assert cli.json(*gate)["allowed"] is True
+    p = cli("request", "submit", TENANT, subject, "restriction", "--feature", "no_such_function", code=1)
+    assert "未在隐私政策中声明" in out(p) and "Traceback" not in out(p)
+
+
 def test_cancellation_erases_holds_notifies_and_verifies(world: World) -> None:
     w, cli = world, world.cli
     subject = str(w.agent)

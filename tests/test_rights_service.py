@@ -554,17 +554,43 @@ def test_complaints_and_explanations_wait_for_a_person_and_close_when_answered(e
         assert svc.complete_manual(TENANT, explanation, "个人信息保护负责人", "已书面答复") is State.COMPLETED
 
 
-@SQLITE_ONLY
-def test_restriction_withdraws_the_consents_and_asks_the_dpo_for_the_rest(env: Env) -> None:
+def test_restriction_is_enforced_by_the_gate_until_staff_lift_it(env: Env) -> None:
     e = env
+    subject = str(e.agent)
+    marketing = {"feature": "marketing", "items": ["contact.mobile"]}
+    delivery = {"feature": "delivery", "items": ["transaction.order"]}
     with e.service() as svc:
-        svc.consents.record_consent(TENANT, str(e.agent), "policy")
-        svc.consents.record_consent(TENANT, str(e.agent), "feature:marketing")
-        rid = _verified(svc, str(e.agent), RequestType.RESTRICTION, details={"scopes": ["feature:marketing"]})
-        assert svc.run(TENANT, rid) is State.WAITING_MANUAL
-        assert svc.consents.state(TENANT, str(e.agent)).consents["feature:marketing"].status.value == "withdrawn"
-        assert svc.complete_manual(TENANT, rid, "个人信息保护负责人", "营销推送已停止") is State.COMPLETED
-        assert svc.consents.state(TENANT, str(e.agent)).consents["policy"].status.value == "active"
+        cs = svc.consents
+        for scope in ("policy", "feature:marketing", "feature:delivery"):
+            cs.record_consent(TENANT, subject, scope)
+        assert cs.check(TENANT, subject, "use", **marketing).allowed
+        with pytest.raises(RequestError, match="未在隐私政策中声明"):
+            svc.submit(TENANT, subject, RequestType.RESTRICTION, details={"features": ["no_such_function"]})
+        rid = _verified(svc, subject, RequestType.RESTRICTION, details={"features": ["marketing"]})
+        assert svc.run(TENANT, rid) is State.COMPLETED  # nothing waits for a person: the gate enforces it
+        refused = cs.check(TENANT, subject, "use", **marketing)
+        assert not refused.allowed and refused.reasons[0].rule == "N4"
+        assert cs.check(TENANT, subject, "use", **delivery).allowed  # other functions go on
+        assert cs.state(TENANT, subject).consents["feature:marketing"].status.value == "active"  # not withdrawn
+        assert all(r.rule != "N4" for r in cs.check(TENANT, str(e.other), "use", **marketing).reasons)  # only them
+        view = svc.show(TENANT, rid)
+        assert view.result is not None and view.result["restricted"] == ["feature:marketing"]
+        with pytest.raises(RequestError, match="员工与原因"):
+            svc.lift_restriction(TENANT, rid, "客服小王", " ")
+        assert svc.lift_restriction(TENANT, rid, "客服小王", "本人申请解除，工单 GD-7") == ["feature:marketing"]
+        assert cs.check(TENANT, subject, "use", **marketing).allowed
+        with pytest.raises(RequestError, match="已于"):
+            svc.lift_restriction(TENANT, rid, "客服小王", "again")
+        everything = _verified(svc, subject, RequestType.RESTRICTION)  # no functions named: all processing
+        assert svc.run(TENANT, everything) is State.COMPLETED
+        assert not cs.check(TENANT, subject, "use", **delivery).allowed
+        duty = cs.check(TENANT, subject, "collect", feature="register_login", items=["contact.mobile"])
+        assert duty.allowed  # a statutory duty is not stopped (PIPL 44: 法律、行政法规另有规定的除外)
+    with e.engine.connect() as conn:
+        events = conn.execute(text("SELECT scope, event, request_ref FROM restriction_events WHERE subject_id = :s "
+                                   "ORDER BY id"), {"s": subject}).all()
+    assert [tuple(r) for r in events] == [("feature:marketing", "placed", rid), ("feature:marketing", "lifted", rid),
+                                          ("all", "placed", everything)]
 
 
 @SQLITE_ONLY

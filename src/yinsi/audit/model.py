@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     KEY_ROTATION = "key_rotation"
     CONFIG_CHANGE = "config_change"
     PERMISSION_CHANGE = "permission_change"
+    PROCESSING_RESTRICTION = "processing_restriction"
     OTHER = "other"
 
     @property
@@ -49,6 +50,7 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.KEY_ROTATION: "密钥轮换",
     AuditAction.CONFIG_CHANGE: "配置变更",
     AuditAction.PERMISSION_CHANGE: "权限变更",
+    AuditAction.PROCESSING_RESTRICTION: "限制处理",
     AuditAction.OTHER: "其他",
 }
 

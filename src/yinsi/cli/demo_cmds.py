@@ -148,7 +148,8 @@ def _gate_demo(url: str) -> None:
 
 
 def _rights_demo(url: str, out: Path) -> None:
-    """六：rights requests against the demo app's real database: a copy, then a cancellation."""
+    """六：rights requests against the demo app's real database: a copy, a restriction the gate enforces, then
+    a cancellation."""
     import json
     import os
     import uuid
@@ -207,11 +208,23 @@ def _rights_demo(url: str, out: Path) -> None:
                       f" → {package}（JSON、CSV、中文网页）；另有 {len(result.get('excluded', []))} 个外部系统由人工调取")
         svc.complete_manual(tenant, rid, "客服小王", "已从外部系统调取并交付")
 
-        svc.consents.record_consent(tenant, who, "policy")
+        cs = svc.consents
+        for scope in ("policy", "feature:marketing"):
+            cs.record_consent(tenant, who, scope)
+        ask = {"feature": "marketing", "items": ["contact.mobile"], "actor": "yinsi demo"}
+        before = cs.check(tenant, who, "use", **ask)
+        rid = svc.submit(tenant, who, RequestType.RESTRICTION, details={"features": ["marketing"]})
+        svc.mark_verified(tenant, rid, "客服小王", "当面核对身份证件")
+        svc.run(tenant, rid, "yinsi demo")
+        after = cs.check(tenant, who, "use", **ask)
+        console.print(f"2）同一人要求限制营销活动的处理：此前闸门{'允许' if before.allowed else '拒绝'}使用其手机号营销，"
+                      f"此后{'允许' if after.allowed else '拒绝'}——{after.reasons[0].message if after.reasons else ''}")
+        svc.lift_restriction(tenant, rid, "客服小王", "本人申请解除")
+
         rid = svc.submit(tenant, who, RequestType.CANCEL_ACCOUNT)
         svc.mark_verified(tenant, rid, "客服小王", "当面核对身份证件")
         svc.confirm(tenant, rid)
-        console.print(f"2）同一人申请注销账号，已核验并确认（不可撤回）；截止 {svc.show(tenant, rid).due_date}")
+        console.print(f"3）同一人申请注销账号，已核验并确认（不可撤回）；截止 {svc.show(tenant, rid).due_date}")
         state = svc.run(tenant, rid, "yinsi demo")
         pending = [st for st in svc.show(tenant, rid).steps if st["status"] == "manual_pending"]
         console.print(f"   自动部分已删除并回读核实，{len(pending)} 个外部系统等待人工：" +

@@ -115,7 +115,9 @@ def request_submit(
     ground: str | None = typer.Option(None, "--ground", help="删除理由（PIPL 47）：purpose_done、service_stopped、"
                                                          "consent_withdrawn（默认）、unlawful、other_law"),
     item: list[str] = typer.Option([], "--item", help="删除：只删除这些个人信息项，可重复（默认全部）"),
-    scope: list[str] = typer.Option([], "--scope", help="撤回同意/限制处理：同意范围，可重复（默认全部）"),
+    scope: list[str] = typer.Option([], "--scope", help="撤回同意：要撤回的同意范围，可重复（默认全部）；"
+                                    "限制处理：同时撤回的同意范围"),
+    feature: list[str] = typer.Option([], "--feature", help="限制处理：限制这些功能的处理，可重复（默认全部处理）"),
     action: str | None = typer.Option(None, "--action", help="近亲属请求：access、copy、correction、deletion"),
     relation: str | None = typer.Option(None, "--relation", help="近亲属请求：与死者的关系"),
     about: str | None = typer.Option(None, "--about", help="解释说明：rules（处理规则）或 automated_decision"),
@@ -138,6 +140,8 @@ def request_submit(
         details["items"] = item
     if scope:
         details["scopes"] = scope
+    if feature:
+        details["features"] = feature
     with _service(url, datamap) as svc:
         rid = svc.submit(tenant, subject, type_, subject_kind=kind, channel=channel, requester=requester,
                          details=details or None, received_at=_received(received))
@@ -324,6 +328,17 @@ def request_complete(tenant: str, request_id: str, note: str = typer.Option(...,
         state = svc.complete_manual(tenant, request_id, actor, note, step=step)
         svc.deliver(tenant)
     console.print(f"已确认人工步骤：{request_id}；状态：{STATE_ZH[state]}")
+
+
+@request_app.command("lift-restriction")
+def request_lift_restriction(tenant: str, request_id: str,
+                             note: str = typer.Option(..., "--note", help="解除的原因，例如本人申请解除的工单编号"),
+                             actor: str = typer.Option(..., "--as", help="解除限制的员工"),
+                             url: str | None = URL) -> None:
+    """解除一项已完成的限制处理请求所设的限制（记入同意台账与审计日志）。"""
+    with _service(url) as svc:
+        lifted = svc.lift_restriction(tenant, request_id, actor, note)
+    console.print(f"已解除限制：{'、'.join(lifted) or '（限制此前已不在生效）'}；处理闸门恢复按同意与法律依据判断")
 
 
 @request_app.command("export")

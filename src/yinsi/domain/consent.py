@@ -12,6 +12,10 @@ Scopes name what a consent covers:
 - ``recipient:<id>``: separate consent to providing PI to a recipient (PIPL 23) or disclosing it (PIPL 25);
 - ``cross_border:<recipient>``: separate consent to a transfer abroad (PIPL 39);
 - ``guardian``: a parent's or guardian's consent for a child (监护人同意, PIPL 31).
+
+A person may also restrict processing (限制处理, PIPL 44; N4): a restriction event places or lifts one
+restriction scope, ``all`` or ``feature:<id>``. ``apply_restriction`` is its one transition; the gate
+refuses restricted processing unless a law requires it.
 """
 
 from __future__ import annotations
@@ -84,6 +88,16 @@ STATUS_ZH: dict[Status, str] = {
 CHANNELS = ("app", "web", "phone", "staff")
 
 
+RESTRICT_ALL = "all"
+
+
+class RestrictionEventType(StrEnum):
+    """What happened to a restriction of processing (限制处理)."""
+
+    PLACED = "placed"
+    LIFTED = "lifted"
+
+
 class PermissionEventType(StrEnum):
     """What happened to a device permission."""
 
@@ -134,6 +148,20 @@ class PermissionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RestrictionEvent:
+    """One restriction fact: ``scope`` is ``all`` or ``feature:<id>``; ``request_ref`` the rights request."""
+
+    tenant: str
+    subject: str
+    scope: str
+    event: RestrictionEventType
+    event_time: datetime
+    request_ref: str | None = None
+    actor: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ScopeState:
     """The projected state of one consent scope."""
 
@@ -161,6 +189,17 @@ class SubjectState:
     consents: dict[str, ScopeState] = field(default_factory=dict)
     permissions: dict[tuple[str, str], PermissionState] = field(default_factory=dict)
     birth_date: date | None = None
+    #: restriction scope (``all`` or ``feature:<id>``) → since when (PIPL 44)
+    restrictions: dict[str, datetime] = field(default_factory=dict)
+
+    def restricted_since(self, feature: str | None) -> tuple[str, datetime] | None:
+        """The restriction covering processing for ``feature`` (``all`` first), if any."""
+        if not self.restrictions:
+            return None
+        for scope in (RESTRICT_ALL, f"feature:{feature}" if feature else None):
+            if scope is not None and scope in self.restrictions:
+                return scope, self.restrictions[scope]
+        return None
 
     def permission_granted(self, permission: str, device: str | None) -> bool:
         if device is not None:
@@ -186,15 +225,38 @@ def apply_permission(state: SubjectState, event: PermissionEvent, event_id: int)
     state.permissions[key] = PermissionState(event.event, event.event_time, denied_at, event_id)
 
 
+def apply_restriction(restrictions: dict[str, datetime], event: RestrictionEvent) -> None:
+    """The one restriction transition: placing keeps the earliest time; lifting ends it."""
+    if event.event is RestrictionEventType.PLACED:
+        restrictions.setdefault(event.scope, event.event_time)
+    else:
+        restrictions.pop(event.scope, None)
+
+
 def replay(consents: Iterable[tuple[int, ConsentEvent]], permissions: Iterable[tuple[int, PermissionEvent]] = (),
-           birth_date: date | None = None) -> SubjectState:
+           birth_date: date | None = None,
+           restrictions: Iterable[tuple[int, RestrictionEvent]] = ()) -> SubjectState:
     """The state obtained from events in id order (a full rebuild)."""
     state = SubjectState(birth_date=birth_date)
     for event_id, ev in sorted(consents, key=lambda p: p[0]):
         apply_consent(state, ev, event_id)
     for event_id, pev in sorted(permissions, key=lambda p: p[0]):
         apply_permission(state, pev, event_id)
+    for _, rev in sorted(restrictions, key=lambda p: p[0]):
+        apply_restriction(state.restrictions, rev)
     return state
+
+
+def check_restriction_scope(decl: Declaration, scope: str) -> None:
+    """``all`` or ``feature:<id>`` of a declared function; else :class:`ConsentRejected`."""
+    if scope == RESTRICT_ALL:
+        return
+    kind, _, fid = scope.partition(":")
+    if kind != "feature" or not fid:
+        raise ConsentRejected(f"限制处理的范围应为 all 或 feature:<功能>，而不是 {scope!r}")
+    if decl.feature(fid) is None:
+        names = "、".join(f.id for f in decl.features)
+        raise ConsentRejected(f"功能「{fid}」未在隐私政策中声明（可选：{names}）")
 
 
 # --- validation against the declaration ---------------------------------------------------------

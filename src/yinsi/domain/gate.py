@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from yinsi.domain.consent import (
@@ -313,12 +313,39 @@ def _compile(decl: Declaration, req: Request) -> Plan:
 
 # --- decide -------------------------------------------------------------------------------------------
 
+_BEIJING = timezone(timedelta(hours=8), "北京时间")  # China has no daylight saving time
+
+
+def _beijing(moment: datetime) -> str:
+    """A moment as people read it: Beijing time (a naive moment is taken as UTC, as stored)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return f"{aware.astimezone(_BEIJING):%Y-%m-%d %H:%M}（北京时间）"
+
+
+#: Bases a person's restriction (PIPL 44) does not stop: "法律、行政法规另有规定的除外".
+UNRESTRICTABLE = frozenset({LegalBasis.STATUTORY_DUTY, LegalBasis.EMERGENCY, LegalBasis.OTHER_LAW})
+
+
+def _restriction_refusal(policy: CompiledPolicy, plan: Plan, scope: str, since: datetime) -> Decision:
+    decl = policy.decl
+    f = decl.feature(plan.feature) if plan.feature else None
+    what = "全部个人信息处理" if scope == "all" else f"功能「{f.name if f else plan.feature}」的个人信息处理"
+    reason = Reason("N4", f"features[{plan.feature}]" if plan.feature else "rights",
+                    f"本人已于{_beijing(since)}要求限制{what}（PIPL 44）：在解除限制前不得处理，"
+                    "法律、行政法规规定必须处理的除外")
+    return Decision(False, plan.basis, (), (reason,), plan.feature, policy.label)
+
+
 def decide(policy: CompiledPolicy, state: SubjectState, req: Request, now: datetime) -> Decision:
     """The gate's decision for one request against one subject's state at ``now``."""
     plan = policy.plan(req)
     if plan.refusal is not None:
         return plan.refusal
     label = policy.label
+    if state.restrictions and plan.basis not in UNRESTRICTABLE:
+        hit = state.restricted_since(plan.feature)
+        if hit is not None:
+            return _restriction_refusal(policy, plan, *hit)
     if plan.basis is not LegalBasis.CONSENT:
         return Decision(True, plan.basis, (), plan.grounds, plan.feature, label)
     decl = policy.decl
@@ -350,7 +377,7 @@ def decide(policy: CompiledPolicy, state: SubjectState, req: Request, now: datet
         if st.status is not Status.ACTIVE:
             if st.status is Status.WITHDRAWN:
                 reasons.append(Reason("C6", rq.element, f"「{_scope_zh(decl, rq.scope)}」的同意已于"
-                                      f"{st.event_time:%Y-%m-%d %H:%M} 撤回：自撤回时起停止处理，撤回前的处理不受影响"))
+                                      f"{_beijing(st.event_time)} 撤回：自撤回时起停止处理，撤回前的处理不受影响"))
             elif st.status is Status.REFUSED and scope_kind(rq.scope) == "feature":
                 reasons.append(Reason("C7", rq.element, f"您已拒绝扩展功能「{_scope_zh(decl, rq.scope)}」；"
                                       "基本功能不受影响"))
@@ -433,6 +460,6 @@ def may_ask_permission(state: SubjectState, device: str, permission: str, now: d
     if st is not None and st.last_denied_at is not None:
         elapsed = (now - st.last_denied_at).total_seconds() / 3600
         if elapsed < quiet_hours:
-            return PromptDecision(False, "C8", f"用户已于{st.last_denied_at:%Y-%m-%d %H:%M}拒绝该权限，"
+            return PromptDecision(False, "C8", f"用户已于{_beijing(st.last_denied_at)}拒绝该权限，"
                                   f"{quiet_hours:g}小时内不得再次申请（还需等待{quiet_hours - elapsed:.1f}小时）")
     return PromptDecision(True, None, "可以申请该权限（须在使用相应功能时申请，P1）")

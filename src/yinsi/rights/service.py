@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from yinsi.audit import AuditAction
 from yinsi.config import data_dir, database_url, is_default_database
 from yinsi.declarations import parse_declaration
-from yinsi.domain.consent import EventType, Status
+from yinsi.domain.consent import RESTRICT_ALL, EventType, Status
 from yinsi.domain.datamap import DataMap, Location, StoreKind, Subject
 from yinsi.domain.deadlines import (
     CalendarNotCovered,
@@ -388,6 +388,11 @@ class RightsService:
         if dm is not None:
             self._subject(dm, kind)
         clean = _check_details(rtype, dict(details or {}))
+        if rtype is RequestType.RESTRICTION:
+            unknown = [f for f in clean.get("features") or [] if decl.feature(f) is None]
+            if unknown:
+                raise RequestError(f"功能 {'、'.join(unknown)} 未在隐私政策中声明"
+                                   f"（可选：{'、'.join(f.id for f in decl.features)}）")
         received = received_at or self.clock()
         if received.tzinfo is None:
             raise RequestError("受理时间须带时区（例如 2026-02-13T10:00+08:00）")
@@ -1185,15 +1190,50 @@ class RightsService:
 
     def _run_withdrawal(self, job: _Job) -> State:
         scopes = job.details.get("scopes") or None
+        if job.type is RequestType.RESTRICTION:
+            return self._run_restriction(job, scopes)
         n = self._end_consents(job, scopes)
         result = {"consents_ended": n, "scopes": scopes or "all"}
-        if job.type is RequestType.RESTRICTION:
-            key = "restriction:review"
-            if self._open_manual(job, [key]):
-                return self._wait_manual(job, [(key, "评估并限制基于同意以外合法性基础的处理（PIPL 44），答复本人",
-                                                "个人信息保护负责人")], f"已撤回 {n} 项同意；其余处理的限制须人工评估", result)
-            return self._finish(job, result, f"已撤回 {n} 项同意，其余处理已人工评估并限制")
         return self._finish(job, result, f"已撤回 {n} 项同意，自撤回时起停止相关处理（此前基于同意的处理不受影响，C6）")
+
+    def _run_restriction(self, job: _Job, consent_scopes: list[str] | None) -> State:
+        """PIPL 44: restrict the processing of the named functions (default: all) in the ledger, so that the
+        gate refuses it (N4) unless a law requires it; consents named with ``scopes`` are withdrawn too.
+        Idempotent: a rerun places nothing twice."""
+        decl = job.decl or self._declaration(job.tenant)
+        features = list(job.details.get("features") or [])
+        restricted = [f"feature:{f}" for f in features] or [RESTRICT_ALL]
+        n = self._end_consents(job, consent_scopes) if consent_scopes else 0
+        self.consents.restrict(job.tenant, job.subject, restricted, request_ref=job.request_id, actor=job.actor,
+                               reason=f"权利请求 {job.request_id}：本人要求限制处理（PIPL 44）")
+        names = "、".join(f.name for f in decl.features if f.id in features) or "全部个人信息处理"
+        result = {"restricted": restricted, "consents_ended": n, "scopes": consent_scopes or []}
+        return self._finish(job, result, f"已限制处理：{names}；处理闸门将拒绝相关处理（N4，PIPL 44），"
+                                         "法律、行政法规规定必须处理的除外" + (f"；已撤回 {n} 项同意" if n else ""))
+
+    def lift_restriction(self, tenant: str, request_id: str, actor: str, note: str) -> list[str]:
+        """Lift the restrictions a completed restriction request placed (the person asked, or the reason
+        for the restriction ended); recorded in the ledger, on the request and in the audit log."""
+        if not actor.strip() or not note.strip():
+            raise RequestError("请写明解除限制的员工与原因（例如：本人申请解除，工单编号）")
+        with self.sessions() as s:
+            row = self._get(s, tenant, request_id)
+            if RequestType(row.type) is not RequestType.RESTRICTION or State(row.state) is not State.COMPLETED:
+                raise RequestError("只有已完成的限制处理请求才能解除限制")
+            result = json.loads(row.result) if row.result else {}
+            subject = self._subject_of(row)
+        if result.get("lifted"):
+            raise RequestError(f"该请求的限制已于 {result['lifted']['at']} 解除")
+        lifted = self.consents.lift_restriction(tenant, subject, list(result.get("restricted") or []),
+                                                request_ref=row.id, actor=actor, reason=note)
+        with self._tx() as s:
+            row = self._get(s, tenant, request_id)
+            result["lifted"] = {"at": self.clock().isoformat(), "by": actor, "scopes": lifted}
+            row.result = _dumps(result)
+            row.updated_at = self.clock()
+            self.audit.record_in(s, tenant, actor, AuditAction.PROCESSING_RESTRICTION, subject=subject,
+                                 details={"request": row.id, "event": "lifted", "scopes": lifted})
+        return list(lifted)
 
     def _run_explanation(self, job: _Job) -> State:
         """R5: the processing rules as they apply to this person, from the declaration and the processing

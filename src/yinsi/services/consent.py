@@ -29,10 +29,14 @@ from yinsi.domain.consent import (
     EventType,
     PermissionEvent,
     PermissionEventType,
+    RestrictionEvent,
+    RestrictionEventType,
     SubjectState,
     apply_consent,
     apply_permission,
+    apply_restriction,
     birth_date_from_id_number,
+    check_restriction_scope,
     declared_disclosures,
     disclosures_hash,
     replay,
@@ -249,6 +253,51 @@ class ConsentService:
         self._states.pop((tenant, subject), None)
         return ev
 
+    # --- restriction of processing (限制处理, PIPL 44) ------------------------------------------------------
+    def restrict(self, tenant: str, subject: str, scopes: Sequence[str] = ("all",), *, request_ref: str | None = None,
+                 actor: str | None = None, reason: str = "", at: datetime | None = None) -> list[str]:
+        """Place restrictions (``all`` or ``feature:<id>``): from now on the gate refuses that processing
+        unless a law requires it (N4, PIPL 44). Returns the scopes newly placed."""
+        return self._restriction(tenant, subject, scopes, RestrictionEventType.PLACED, request_ref, actor, reason, at)
+
+    def lift_restriction(self, tenant: str, subject: str, scopes: Sequence[str] = ("all",), *,
+                         request_ref: str | None = None, actor: str | None = None, reason: str = "",
+                         at: datetime | None = None) -> list[str]:
+        """Lift restrictions; returns the scopes that were in force and are now lifted."""
+        return self._restriction(tenant, subject, scopes, RestrictionEventType.LIFTED, request_ref, actor, reason, at)
+
+    def _restriction(self, tenant: str, subject: str, scopes: Sequence[str], event: RestrictionEventType,
+                     request_ref: str | None, actor: str | None, reason: str, at: datetime | None) -> list[str]:
+        decl = self.policy(tenant).decl
+        wanted = list(dict.fromkeys(scopes))
+        if not wanted:
+            raise ConsentRejected("请指明限制处理的范围（all 或 feature:<功能>）")
+        if event is RestrictionEventType.PLACED:  # lifting works for a function a later version dropped, too
+            for scope in wanted:
+                check_restriction_scope(decl, scope)
+        now = self.clock()
+        when = at or now
+        changed: list[str] = []
+        with self.sessions() as s:
+            repo = LedgerRepository(s)
+            current = dict(repo.load_state(tenant, subject).restrictions)
+            for scope in wanted:
+                if (scope in current) == (event is RestrictionEventType.PLACED):
+                    continue  # already placed / not in force: no event, nothing changes
+                ev = RestrictionEvent(tenant, subject, scope, event, when, request_ref, actor, reason)
+                repo.add_restriction_event(ev, now)
+                apply_restriction(current, ev)
+                changed.append(scope)
+                if self.audit is not None:
+                    self.audit.record_in(s, tenant, actor or "subject:app", AuditAction.PROCESSING_RESTRICTION,
+                                         subject=subject, details={"scope": scope, "event": event.value,
+                                                                   "request": request_ref})
+            if changed:
+                repo.save_restrictions(tenant, subject, current, now)
+            s.commit()
+        self._states.pop((tenant, subject), None)
+        return changed
+
     def may_ask(self, tenant: str, subject: str, device: str, permission: str, *, at: datetime | None = None,
                 quiet_hours: float = 48) -> PromptDecision:
         """C8: may the app ask for this permission now?"""
@@ -348,17 +397,24 @@ class ConsentService:
             repo = LedgerRepository(s)
             consents = repo.consent_events(tenant)
             permissions = repo.permission_events(tenant)
+            restrictions = repo.restriction_events(tenant)
             repo.clear_projections(tenant)
-            by_subject: dict[str, tuple[list[tuple[int, ConsentEvent]], list[tuple[int, PermissionEvent]]]] = {}
+            by_subject: dict[str, tuple[list[tuple[int, ConsentEvent]], list[tuple[int, PermissionEvent]],
+                                        list[tuple[int, RestrictionEvent]]]] = {}
             for eid, ev in consents:
-                by_subject.setdefault(ev.subject, ([], []))[0].append((eid, ev))
+                by_subject.setdefault(ev.subject, ([], [], []))[0].append((eid, ev))
             for eid, pev in permissions:
-                by_subject.setdefault(pev.subject, ([], []))[1].append((eid, pev))
-            states = {subj: replay(c, p) for subj, (c, p) in by_subject.items()}
+                by_subject.setdefault(pev.subject, ([], [], []))[1].append((eid, pev))
+            for eid, rev in restrictions:
+                by_subject.setdefault(rev.subject, ([], [], []))[2].append((eid, rev))
+            states = {subj: replay(c, p, restrictions=r) for subj, (c, p, r) in by_subject.items()}
             repo.save_consent_states(tenant, {subj: st.consents for subj, st in states.items()})
+            now = self.clock()
             for subj, st in states.items():
                 for (device, perm), pst in st.permissions.items():
                     repo.save_permission_state(tenant, subj, device, perm, pst)
+                if st.restrictions:
+                    repo.save_restrictions(tenant, subj, st.restrictions, now)
             s.commit()
         self._states.clear()
         return len(states)
@@ -413,9 +469,11 @@ class ConsentService:
         for _, ev in consent_events:
             consents[ev.scope] = {"scope": ev.scope, "event": ev.event.value, "kind": ev.kind.value,
                                   "policy": ev.policy_label, "time": ev.event_time.isoformat()}
+        restricted = [{"scope": scope, "since": since.isoformat()}
+                      for scope, since in sorted(self.state(tenant, subject).restrictions.items())]
         return {"tenant": tenant, "subject": subject, "policy": decl.version.label,
                 "collected": list(collected.values()), "shared": list(shared.values()),
-                "consents": list(consents.values()), "refused_requests": refused}
+                "consents": list(consents.values()), "restrictions": restricted, "refused_requests": refused}
 
 
 def _audit_scope(scope: str) -> str:

@@ -33,6 +33,8 @@ class Subject(Base):
     subject_id: Mapped[str] = mapped_column(String(SUBJECT_LEN), primary_key=True)
     birth_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: projection of ``restriction_events``: JSON {scope: since (ISO 8601)}, NULL when none is in force
+    restrictions: Mapped[str | None] = mapped_column(LargeText)
 
 
 class ConsentEvent(Base):
@@ -87,6 +89,27 @@ class PermissionEvent(Base):
     permission: Mapped[str] = mapped_column(String(SHORT_LEN))
     event: Mapped[str] = mapped_column(String(SHORT_LEN))
     feature: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RestrictionEvent(Base):
+    """One restriction-of-processing fact (限制处理, PIPL 44): placed or lifted, for all or one function."""
+
+    __tablename__ = "restriction_events"
+    __table_args__ = (
+        Index("ix_restriction_events_tenant_subject", "tenant_id", "subject_id", "id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN), ForeignKey("tenants.id"))
+    subject_id: Mapped[str] = mapped_column(String(SUBJECT_LEN))
+    scope: Mapped[str] = mapped_column(String(SCOPE_LEN))
+    event: Mapped[str] = mapped_column(String(SHORT_LEN))
+    request_ref: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    actor: Mapped[str | None] = mapped_column(String(SUBJECT_LEN))
+    reason: Mapped[str] = mapped_column(LargeText)
     event_time: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

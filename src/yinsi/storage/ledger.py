@@ -21,6 +21,8 @@ from yinsi.domain.consent import (
     PermissionEvent,
     PermissionEventType,
     PermissionState,
+    RestrictionEvent,
+    RestrictionEventType,
     ScopeState,
     Status,
     SubjectState,
@@ -37,6 +39,9 @@ from yinsi.storage.consent_tables import (
 )
 from yinsi.storage.consent_tables import (
     PermissionEvent as PermissionEventRow,
+)
+from yinsi.storage.consent_tables import (
+    RestrictionEvent as RestrictionEventRow,
 )
 
 #: Ids looked up per ``IN (...)`` (well under every backend's limit on bound parameters).
@@ -67,7 +72,7 @@ def _state_upsert(dialect: str) -> Executable | None:
 
 
 # The projection of one subject (``load_state``), built once.
-_BIRTH_DATE = select(Subject.birth_date).where(
+_SUBJECT_ROW = select(Subject.birth_date, Subject.restrictions).where(
     Subject.tenant_id == bindparam("tenant"), Subject.subject_id == bindparam("subject"))
 _CONSENT_STATES = select(
     ConsentStateRow.scope, ConsentStateRow.status, ConsentStateRow.kind, ConsentStateRow.policy_label,
@@ -77,6 +82,17 @@ _PERMISSION_STATES = select(
     PermissionStateRow.device_id, PermissionStateRow.permission, PermissionStateRow.status,
     PermissionStateRow.changed_at, PermissionStateRow.last_denied_at, PermissionStateRow.last_event_id,
 ).where(PermissionStateRow.tenant_id == bindparam("tenant"), PermissionStateRow.subject_id == bindparam("subject"))
+
+
+def restrictions_to_text(restrictions: Mapping[str, datetime]) -> str | None:
+    """The ``subjects.restrictions`` projection text (``None`` when nothing is restricted)."""
+    if not restrictions:
+        return None
+    return json.dumps({k: v.isoformat() for k, v in sorted(restrictions.items())}, separators=(",", ":"))
+
+
+def restrictions_from_text(text: str | None) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in json.loads(text).items()} if text else {}
 
 
 def _dumps(value: Any) -> str:
@@ -200,13 +216,40 @@ class LedgerRepository:
             stmt = stmt.where(PermissionEventRow.subject_id == subject)
         return [(r.id, permission_from_row(r)) for r in self.session.scalars(stmt.order_by(PermissionEventRow.id))]
 
+    def add_restriction_event(self, ev: RestrictionEvent, recorded_at: datetime) -> int:
+        row = {"tenant_id": ev.tenant, "subject_id": ev.subject, "scope": ev.scope, "event": ev.event.value,
+               "request_ref": ev.request_ref, "actor": ev.actor, "reason": ev.reason, "event_time": ev.event_time,
+               "recorded_at": recorded_at}
+        return int(self.session.execute(insert(RestrictionEventRow).returning(RestrictionEventRow.id), row)
+                   .scalar_one())
+
+    def restriction_events(self, tenant: str, subject: str | None = None) -> list[tuple[int, RestrictionEvent]]:
+        stmt = select(RestrictionEventRow).where(RestrictionEventRow.tenant_id == tenant)
+        if subject is not None:
+            stmt = stmt.where(RestrictionEventRow.subject_id == subject)
+        return [(r.id, RestrictionEvent(r.tenant_id, r.subject_id, r.scope, RestrictionEventType(r.event),
+                                        r.event_time, r.request_ref, r.actor, r.reason))
+                for r in self.session.scalars(stmt.order_by(RestrictionEventRow.id))]
+
+    def save_restrictions(self, tenant: str, subject: str, restrictions: Mapping[str, datetime],
+                          now: datetime) -> None:
+        """The projection of a subject's restrictions (its ``subjects`` row is created if missing)."""
+        self.put_subject(tenant, subject, None, now)
+        self.session.flush()
+        self.session.execute(update(Subject).where(Subject.tenant_id == tenant, Subject.subject_id == subject)
+                             .values(restrictions=restrictions_to_text(restrictions)))
+
     # projections
     def load_state(self, tenant: str, subject: str) -> SubjectState:
         """The projected state (fast read)."""
         # prepared statements of columns (no ORM objects): this is the first read of every uncached subject
         state = SubjectState()
         params = {"tenant": tenant, "subject": subject}
-        state.birth_date = self.session.execute(_BIRTH_DATE, params).scalar_one_or_none()
+        subject_row = self.session.execute(_SUBJECT_ROW, params).one_or_none()
+        if subject_row is not None:
+            state.birth_date = subject_row[0]
+            if subject_row[1]:
+                state.restrictions = restrictions_from_text(subject_row[1])
         for scope, status, kind, label, event_time, event_id in self.session.execute(_CONSENT_STATES, params):
             state.consents[scope] = ScopeState(Status(status), ConsentKind(kind), label, event_time, event_id)
         for device, permission, status, changed_at, denied_at, event_id in self.session.execute(
@@ -270,6 +313,8 @@ class LedgerRepository:
     def clear_projections(self, tenant: str) -> None:
         self.session.execute(delete(ConsentStateRow).where(ConsentStateRow.tenant_id == tenant))
         self.session.execute(delete(PermissionStateRow).where(PermissionStateRow.tenant_id == tenant))
+        self.session.execute(update(Subject).where(Subject.tenant_id == tenant, Subject.restrictions.is_not(None))
+                             .values(restrictions=None))
 
     def projection_rows(self, tenant: str) -> list[tuple[Any, ...]]:
         """The whole projection of a tenant, sorted, for comparisons (rebuild == incremental)."""
@@ -281,12 +326,17 @@ class LedgerRepository:
             PermissionStateRow.subject_id, PermissionStateRow.device_id, PermissionStateRow.permission,
             PermissionStateRow.status, PermissionStateRow.last_event_id).where(
             PermissionStateRow.tenant_id == tenant)).all()
-        return sorted(("c", *t) for t in c) + sorted(("p", *t) for t in p)
+        r = [(subject, scope) for subject, text in self.session.execute(
+            select(Subject.subject_id, Subject.restrictions).where(
+                Subject.tenant_id == tenant, Subject.restrictions.is_not(None)))
+             for scope in restrictions_from_text(text)]
+        return sorted(("c", *t) for t in c) + sorted(("p", *t) for t in p) + sorted(("r", *t) for t in r)
 
     def subjects_with_events(self, tenant: str) -> list[str]:
         s1 = select(ConsentEventRow.subject_id).where(ConsentEventRow.tenant_id == tenant)
         s2 = select(PermissionEventRow.subject_id).where(PermissionEventRow.tenant_id == tenant)
-        return sorted(set(self.session.scalars(s1)) | set(self.session.scalars(s2)))
+        s3 = select(RestrictionEventRow.subject_id).where(RestrictionEventRow.tenant_id == tenant)
+        return sorted(set(self.session.scalars(s1)) | set(self.session.scalars(s2)) | set(self.session.scalars(s3)))
 
     def birth_dates(self, tenant: str) -> dict[str, date | None]:
         return {r[0]: r[1] for r in self.session.execute(select(Subject.subject_id, Subject.birth_date).where(

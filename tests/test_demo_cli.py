@@ -1,0 +1,42 @@
+"""``yinsi demo``, the README's main job, run as a new user runs it: a real process, a fresh data directory.
+
+It must finish, and what it prints must be what happened: the gate's refusals, the restriction, and the
+cancellation that an independent SQL check (printed by the demo, read here from the demo app's database)
+shows as erased.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.test_rights_cli import make_cli, out
+from tests.test_stores import REDIS_URL, need_redis, redis_client
+
+
+def test_the_demo_runs_end_to_end_and_its_claims_hold(tmp_path: Path) -> None:
+    client, no_redis = redis_client()
+    need_redis(no_redis)
+    before = {k for k in client.scan_iter(match="yinsi-demo-*", count=1000)}
+    cli = make_cli(tmp_path, {"WEILIAOKE_REDIS_URL": REDIS_URL})
+    p = cli("demo")
+    text = out(p)
+    assert "Traceback" not in text
+    assert "六、权利请求" in text
+    assert "此前闸门允许使用其手机号营销，此后拒绝" in text and "PIPL 44" in text  # the restriction, enforced
+    assert "status=cancelled" in text and "业务表中剩余行 0" in text
+    # what the demo printed about the cancelled agent holds in its database
+    app_db = tmp_path / "yinsi-data" / "demo-app.db"
+    con = sqlite3.connect(app_db)
+    try:
+        cancelled = con.execute("SELECT id, phone, name, id_number FROM agents WHERE status = 'cancelled'").fetchall()
+        assert len(cancelled) == 1 and cancelled[0][1:] == (None, None, None)
+        agent = cancelled[0][0]
+        for table in ("property_bindings", "posts", "orders", "chat_messages", "devices", "login_logs"):
+            assert con.execute(f"SELECT count(*) FROM {table} WHERE agent_id = ?", (agent,)).fetchone()[0] == 0
+    finally:
+        con.close()
+    assert list((tmp_path / "out").glob("copy-*.zip")), "the copy package is handed over as a zip"
+    after = {k for k in client.scan_iter(match="yinsi-demo-*", count=1000)}
+    assert after <= before, "the demo removes the Redis keys it created"
+    client.close()
