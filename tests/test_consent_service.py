@@ -120,6 +120,46 @@ def test_a_restriction_persists_survives_a_rebuild_and_is_lifted(svc: ConsentSer
     assert ("r", "u1", "feature:marketing") not in svc.projection("weiliaoke")
 
 
+class Ticker:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_withdrawal_in_another_process_reaches_a_cached_gate_within_the_state_ttl(migrated_url: str) -> None:
+    publish(POLICIES / "weiliaoke-2022.yaml", url=migrated_url)
+    ticker = Ticker()
+    marketing = {"feature": "marketing", "items": ["contact.mobile"]}
+    with ConsentService(migrated_url, clock=Clock(), state_ttl=1.0, ticker=ticker) as app_worker, \
+            ConsentService(migrated_url, clock=Clock()) as privacy_center:
+        privacy_center.record_consent("weiliaoke", "u1", "policy")
+        privacy_center.record_consent("weiliaoke", "u1", "feature:marketing")
+        assert app_worker.check("weiliaoke", "u1", "use", **marketing).allowed  # cached and memoised at t=0
+        privacy_center.record_consent("weiliaoke", "u1", "feature:marketing", "withdrawn")
+        ticker.t = 0.5
+        assert app_worker.check("weiliaoke", "u1", "use", **marketing).allowed  # within the bound: not re-read
+        ticker.t = 1.0
+        after = app_worker.check("weiliaoke", "u1", "use", **marketing)
+        assert not after.allowed and any(r.rule == "C6" for r in after.reasons)
+        privacy_center.restrict("weiliaoke", "u1", ["all"])
+        ticker.t = 2.5
+        assert [r.rule for r in app_worker.check("weiliaoke", "u1", "collect", feature="register_login",
+                                                 items=["contact.mobile"]).reasons] == ["C1"]  # statutory duty
+        assert app_worker.check("weiliaoke", "u1", "use", feature="delivery",
+                                items=["transaction.order"]).reasons[0].rule == "N4"
+
+
+def test_the_state_ttl_comes_from_the_environment(migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YINSI_GATE_STATE_TTL", "0.25")
+    with ConsentService(migrated_url) as s:
+        assert s.state_ttl == 0.25
+    monkeypatch.setenv("YINSI_GATE_STATE_TTL", "soon")
+    with pytest.raises(ValueError, match="YINSI_GATE_STATE_TTL"):
+        ConsentService(migrated_url)
+
+
 def test_tenants_never_see_each_others_subjects(svc: ConsentService) -> None:
     svc.record_consent("weiliaoke", "same-id", "policy")
     assert svc.state("kehutong", "same-id").consents == {}

@@ -1,7 +1,10 @@
 """Use cases of the consent ledger and the gate: record consents and permissions, decide, report.
 
 The gate's decisions are fast because each subject's state is cached in process and invalidated on every
-new event for that subject; within a cached state, decisions for the same request are memoised. Every
+new event for that subject; within a cached state, decisions for the same request are memoised. Events
+recorded by another process (another app worker, ``yinsi request run``) are seen once the cached state is
+older than ``state_ttl`` seconds (``YINSI_GATE_STATE_TTL``, default 1): that bounds how long a withdrawal
+or a restriction made elsewhere can go unnoticed. Every
 decision is appended to a processing record; records are buffered and written in batches (``flush``,
 and always before ``report`` or ``close``).
 """
@@ -9,6 +12,8 @@ and always before ``report`` or ``close``).
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -76,9 +81,27 @@ _ACTION_VALUES: dict[Action, str] = {a: a.value for a in Action}
 _Record = tuple[str, str, Action, str | None, tuple[str, ...], str | None, str | None, Decision, str | None, datetime]
 
 
+DEFAULT_STATE_TTL = 1.0
+STATE_TTL_ENV = "YINSI_GATE_STATE_TTL"
+
+
+def _state_ttl_from_env() -> float:
+    raw = os.environ.get(STATE_TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STATE_TTL
+    try:
+        ttl = float(raw)
+    except ValueError:
+        raise ValueError(f"{STATE_TTL_ENV} 应为秒数（例如 1 或 0.5），而不是 {raw!r}") from None
+    if not ttl >= 0:
+        raise ValueError(f"{STATE_TTL_ENV} 不能为负数：{raw!r}")
+    return ttl
+
+
 @dataclass
 class _Cached:
     state: SubjectState
+    loaded: float  # the ticker's reading when the state was read from the database
     memo: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
 
 
@@ -86,7 +109,11 @@ class ConsentService:
     """The ledger and the gate over one database (default: Yinsi's configured database)."""
 
     def __init__(self, url: str | None = None, *, clock: Clock = utcnow, cache_size: int = 100_000,
-                 record_batch: int = 1000, audit: bool = True) -> None:
+                 record_batch: int = 1000, audit: bool = True, state_ttl: float | None = None,
+                 ticker: Callable[[], float] = time.monotonic) -> None:
+        #: seconds a cached subject state is trusted before it is read again (events of other processes)
+        self.state_ttl = _state_ttl_from_env() if state_ttl is None else float(state_ttl)
+        self.ticker = ticker
         self.url = url or database_url()
         ensure_current(self.url, auto_upgrade=is_default_database(self.url))
         self.engine = make_engine(self.url)
@@ -310,9 +337,9 @@ class ConsentService:
     def _cached(self, tenant: str, subject: str) -> _Cached:
         key = (tenant, subject)
         c = self._states.get(key)
-        if c is None:
+        if c is None or self.ticker() - c.loaded >= self.state_ttl:
             with self.sessions() as s:
-                c = _Cached(LedgerRepository(s).load_state(tenant, subject))
+                c = _Cached(LedgerRepository(s).load_state(tenant, subject), self.ticker())
             self._states[key] = c
             if len(self._states) > self.cache_size:
                 self._states.popitem(last=False)
@@ -327,7 +354,7 @@ class ConsentService:
         items = tuple(items)
         now = at or self.clock()
         cached = self._states.get((tenant, subject))
-        if cached is not None and tenant in self._policies:
+        if cached is not None and tenant in self._policies and self.ticker() - cached.loaded < self.state_ttl:
             # warm path: the memoised decision, without building a Request (same key as ``decide``)
             decision = cached.memo.get(((act, feature, purpose, items, recipient, destination), device, now.date()))
             if decision is not None:
