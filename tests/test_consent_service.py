@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -118,6 +119,19 @@ def test_a_restriction_persists_survives_a_rebuild_and_is_lifted(svc: ConsentSer
         "feature:marketing"]
     assert svc.check("weiliaoke", "u1", "use", **marketing).allowed
     assert ("r", "u1", "feature:marketing") not in svc.projection("weiliaoke")
+
+
+def test_a_large_batch_of_new_subjects_is_ingested(migrated_url: str) -> None:
+    # Each event's audit entry needs its subject's pseudonym, read through the key ring's own connection.
+    # Read inside the batch's write transaction, that waited on SQLite for the very transaction that
+    # holds the lock once its page cache spilled ("database is locked").
+    publish(POLICIES / "weiliaoke-2022.yaml", url=migrated_url)
+    with ConsentService(migrated_url, clock=Clock()) as s:
+        template = s.make_event("weiliaoke", "x", "policy")
+        events = [dataclasses.replace(template, subject=f"bulk-{i}", record_id=f"r-{i}") for i in range(3000)]
+        ids = s.append_consents(events)
+        assert len(ids) == 3000 == len(set(ids))
+        assert s.state("weiliaoke", "bulk-2999").consents["policy"].status.value == "active"
 
 
 class Ticker:

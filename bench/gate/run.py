@@ -297,6 +297,10 @@ def warm(dbs: list[Database], n: int, n_records_pg: int, reps: int, rows: list[R
     with one_core() as pinned:
         notes.append(f"Warm cases: single thread, {pinned}; timer overhead (a perf_counter_ns pair) "
                      f"≈ {timer_overhead_ns():.0f} ns is included in the latencies.")
+        ttl = next(iter(svcs.values())).state_ttl
+        notes.append(f"A cached subject state is read again from the database once it is older than {ttl:g} s "
+                     "(`YINSI_GATE_STATE_TTL`, so that other processes' events are seen): warm runs include "
+                     "those re-reads.")
         # warm-up: compiles the request plans, fills the memo, opens the connection pools
         for s in svcs.values():
             loop_service(s, True, 5000)

@@ -10,7 +10,7 @@ when neither is set and ``<data dir>/master.key`` does not exist yet, it is crea
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,10 @@ def master_key() -> MasterKey:
         if os.environ.get(MASTER_KEY_ENV) or os.environ.get(MASTER_KEY_FILE_ENV) or master_key_path().exists():
             raise
         return create_master_key_file()
+
+
+#: Pseudonyms kept in memory per process (cleared before a batch that would overflow it: ``AuditTrail.prepare``).
+_PSEUDONYM_CACHE = 100_000
 
 
 class AuditTrail:
@@ -66,10 +70,23 @@ class AuditTrail:
             except KeyNotFound:
                 self.ensure_tenant_keys(tenant)
                 p = self.ring.pseudonymise(tenant, subject)
-            if len(self._pseudonyms) > 100_000:
+            if len(self._pseudonyms) >= _PSEUDONYM_CACHE:
                 self._pseudonyms.clear()
             self._pseudonyms[key] = p
         return p
+
+    def prepare(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Compute the pseudonyms of ``(tenant, subject)`` pairs before the caller opens its transaction.
+
+        The key ring reads (and on first use creates) keys through its own connection; on SQLite, doing
+        that inside a large write transaction of another connection waits for that very transaction and
+        fails with "database is locked".
+        """
+        todo = [p for p in dict.fromkeys(pairs) if p not in self._pseudonyms]
+        if len(self._pseudonyms) + len(todo) > _PSEUDONYM_CACHE:
+            self._pseudonyms.clear()  # now, not half-way: every pseudonym of the batch stays cached
+        for tenant, subject in todo:
+            self.pseudonym(tenant, subject)
 
     def record_in(self, session: Session, tenant: str, actor: str, action: AuditAction, *,
                   subject: str | None = None, items: Sequence[str] = (), reason: str | None = None,

@@ -228,6 +228,8 @@ class ConsentService:
             return []
         now = self.clock()
         by_tenant: dict[str, list[tuple[int, ConsentEvent]]] = {}
+        if self.audit is not None:
+            self.audit.prepare((ev.tenant, ev.subject) for ev in events)
         with self.sessions() as s:
             repo = LedgerRepository(s)
             ids = repo.add_consent_events(events, now)
@@ -266,6 +268,8 @@ class ConsentService:
             raise ConsentRejected(f"功能「{feature}」未声明申请该权限（P1）")
         ev = PermissionEvent(tenant, subject, device, permission, PermissionEventType(event), at or self.clock(),
                              feature)
+        if self.audit is not None:
+            self.audit.prepare([(tenant, subject)])
         with self.sessions() as s:
             repo = LedgerRepository(s)
             event_id = repo.add_permission_event(ev, self.clock())
@@ -305,6 +309,8 @@ class ConsentService:
         now = self.clock()
         when = at or now
         changed: list[str] = []
+        if self.audit is not None:
+            self.audit.prepare([(tenant, subject)])
         with self.sessions() as s:
             repo = LedgerRepository(s)
             current = dict(repo.load_state(tenant, subject).restrictions)
