@@ -68,6 +68,29 @@ def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(v, f"{path}[{i}]")
 
 
+def _texts(value: object, out: list[str]) -> None:
+    """The texts ``_strings`` yields, without their paths (the fast pass: paths matter only on a hit)."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        out.append(str(value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            out.append(str(k))
+            if isinstance(v, str):
+                out.append(v)
+            else:
+                _texts(v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            if isinstance(v, str):
+                out.append(v)
+            else:
+                _texts(v, out)
+
+
 def check_no_pi(value: object, field: str) -> None:
     """Raise ``PIInAuditEntry`` if any text in ``value`` (recursively) looks like PI."""
     check_fields([(field, value)])
@@ -76,10 +99,12 @@ def check_no_pi(value: object, field: str) -> None:
 def check_fields(fields: list[tuple[str, object]]) -> None:
     """``check_no_pi`` over several named values, scanning all their texts in one pass (no match can span
     two texts: the separator is a newline, which none of the patterns crosses)."""
-    texts = [pair for field, value in fields for pair in _strings(value, field)]
-    if find_pi("\n".join(t for _, t in texts)) is None:
+    flat: list[str] = []
+    for _, value in fields:
+        _texts(value, flat)
+    if find_pi("\n".join(flat)) is None:
         return
-    for path, text in texts:
+    for path, text in (pair for field, value in fields for pair in _strings(value, field)):
         kind = find_pi(text)
         if kind is not None:
             raise PIInAuditEntry(path, kind)
