@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from yinsi.audit.errors import InvalidAuditEntry
@@ -83,15 +84,24 @@ def prepare(rec: AuditRecord) -> Prepared:
     if isinstance(rec.items, str) or not isinstance(rec.items, Sequence | set | frozenset):
         raise InvalidAuditEntry("审计记录的 items 须为个人信息项 ID 的列表")
     items = tuple(sorted(rec.items, key=str)) if isinstance(rec.items, set | frozenset) else tuple(rec.items)
+    if not all(isinstance(item, str) for item in items):
+        raise InvalidAuditEntry("审计记录的 items 须为个人信息项 ID（如 contact.mobile），不能是个人信息的值")
+    items_text = _checked_items(items)
+    details, details_text = _details(rec.details)
+    check_fields([("actor", actor), ("target_subject", subject), ("reason", reason), ("details", details)])
+    if len(details_text.encode("utf-8")) > MAX_DETAILS_BYTES:
+        raise InvalidAuditEntry(f"审计记录的 details 过大：最多 {MAX_DETAILS_BYTES // 1024} KiB")
+    return Prepared(actor, action, subject, items, reason, details, items_text, details_text)
+
+
+@lru_cache(maxsize=4096)
+def _checked_items(items: tuple[str, ...]) -> str:
+    """The items' canonical JSON after checking them (IDs, not PI values). Cached: the entries of a batch
+    repeat the same few item lists (a policy consent lists every item it covers); refusals are not cached."""
     if len(items) > MAX_ITEMS:
         raise InvalidAuditEntry(f"审计记录的个人信息项过多：最多 {MAX_ITEMS} 个")
     for item in items:
         if not isinstance(item, str) or not _ITEM_ID.match(item):
             raise InvalidAuditEntry("审计记录的 items 须为个人信息项 ID（如 contact.mobile），不能是个人信息的值")
-    details, details_text = _details(rec.details)
-    check_fields([("actor", actor), ("target_subject", subject), ("items", list(items)), ("reason", reason),
-                  ("details", details)])
-    if len(details_text.encode("utf-8")) > MAX_DETAILS_BYTES:
-        raise InvalidAuditEntry(f"审计记录的 details 过大：最多 {MAX_DETAILS_BYTES // 1024} KiB")
-    return Prepared(actor, action, subject, items, reason, details,
-                    canonical_json(list(items)).decode("utf-8"), details_text)
+    check_fields([("items", list(items))])
+    return canonical_json(list(items)).decode("utf-8")
