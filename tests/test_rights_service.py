@@ -499,6 +499,36 @@ def test_a_close_relative_deletes_a_deceased_persons_data_after_staff_verify_the
     assert view.type is RequestType.DECEASED and view.result is not None and view.result["verified_locations"] > 0
 
 
+def test_staff_doing_a_manual_step_see_the_identifiers_only_as_privacy_officers_and_audited(env: Env) -> None:
+    from yinsi.staff.service import StaffService
+
+    e = env
+    phone = e.agent_row()["phone"]
+    with e.service() as svc:
+        staff = StaffService(svc.sessions, svc.audit.log, svc.audit.ring)
+        staff.add_staff(TENANT, "admin", "管理员", ["administrator"])
+        staff.add_staff(TENANT, "po1", "负责人", ["privacy_officer"], actor="admin")
+        staff.add_staff(TENANT, "cs1", "客服", ["customer_service"], actor="admin")
+        rid = _verified(svc, str(e.agent), RequestType.CANCEL_ACCOUNT)
+        svc.confirm(TENANT, rid)
+        assert svc.run(TENANT, rid) is State.WAITING_MANUAL
+        assert e.agent_row()["phone"] is None  # the app's row no longer holds it
+        for who, why, match in (("cs1", "删除外部系统记录", "S3"), ("admin", "删除外部系统记录", "管理员"),
+                                ("po1", " ", "事由"), ("nobody", "删除外部系统记录", "不是租户")):
+            with pytest.raises(RequestError, match=match):
+                svc.identifiers(TENANT, rid, who, why)
+        shown = svc.identifiers(TENANT, rid, "po1", "在58实名认证系统中删除记录（工单 WB-1）")
+    assert shown == {"agents.id": str(e.agent), "agents.phone": phone}  # from the encrypted plan
+    with e.engine.connect() as conn:
+        entries = conn.execute(text("SELECT actor, action, items, details FROM audit_entries WHERE tenant_id = :t "
+                                    "AND action = 'unmask' ORDER BY seq"), {"t": TENANT}).all()
+    assert [(a, json.loads(i)) for a, _, i, _ in entries] == [
+        ("cs1", ["contact.mobile"]), ("admin", ["contact.mobile"]), ("po1", ["contact.mobile"]),
+        ("nobody", ["contact.mobile"]), ("po1", ["contact.mobile"])]
+    assert [json.loads(d)["outcome"] for *_, d in entries] == ["denied"] * 4 + ["allowed"]
+    assert phone not in repr(entries)
+
+
 def _yinsi_tables_text(e: Env) -> str:
     """Every value Yinsi keeps about requests (requests, history, steps, audit entries), as text."""
     parts = []

@@ -341,6 +341,23 @@ def request_lift_restriction(tenant: str, request_id: str,
     console.print(f"已解除限制：{'、'.join(lifted) or '（限制此前已不在生效）'}；处理闸门恢复按同意与法律依据判断")
 
 
+@request_app.command("identifiers")
+def request_identifiers(tenant: str, request_id: str,
+                        actor: str = typer.Option(..., "--as", help="执行人工步骤的员工（须为个人信息保护负责人）"),
+                        reason: str = typer.Option(..., "--reason", help="事由，例如在外部系统中删除实名认证记录"),
+                        datamap: Path | None = DATAMAP, store: list[str] = STORES, url: str | None = URL,
+                        as_json: bool = JSON) -> None:
+    """显示人工步骤所需的主体身份信息（账号编号、手机号等，取自请求的加密执行计划），记入审计日志。"""
+    with _service(url, datamap, store) as svc:
+        values = svc.identifiers(tenant, request_id, actor, reason)
+    if as_json:
+        print(json.dumps(values, ensure_ascii=False))
+        return
+    console.print(f"请求 {request_id} 的主体身份信息（仅用于完成人工步骤，请勿留存；已记入审计日志）：")
+    for where, value in values.items():
+        console.print(f"  {escape(where)}：{escape(value)}", highlight=False)
+
+
 @request_app.command("export")
 def request_export(tenant: str, request_id: str, output: Path = typer.Option(..., "--output", "-o"),
                    actor: str = typer.Option("staff", "--as", help="交付的员工（记入审计日志）"),

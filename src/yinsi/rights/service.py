@@ -721,7 +721,8 @@ class RightsService:
         plan = self._decrypt(job.tenant, PLAN_FIELD, token)
         if plan is not None:
             return dict(plan)
-        needs_attributes = any(loc.attributes for loc in locations)
+        # Redis keys need them, and so do the people doing manual steps after the app's rows are gone
+        needs_attributes = any(loc.attributes or loc.store_kind is StoreKind.MANUAL for loc in locations)
         attributes = resolve_attributes(dm, job.subject, self.store_urls, kind=job.kind) if needs_attributes else {}
         recipients: list[str] = []
         if job.type is RequestType.CANCEL_ACCOUNT or not job.details.get("items"):
@@ -1251,6 +1252,51 @@ class RightsService:
                     else "答复本人的具体问题")
             return self._wait_manual(job, [(key, what, "个人信息保护负责人")], "处理规则说明已生成，待人工答复", result)
         return self._finish(job, result, "已解释说明处理规则")
+
+    def identifiers(self, tenant: str, request_id: str, staff_id: str, reason: str) -> dict[str, str]:
+        """What a person doing a manual step needs to find the subject in a system Yinsi cannot reach: the
+        subject's key and attributes (e.g. the phone number), from the request's encrypted plan (so they
+        survive the erasure) or, before any plan, from the app's data. Only a privacy officer, with a
+        reason (S3, S4; a minor's only with an approval, S6); logged as ``unmask`` with the items."""
+        from yinsi.staff.errors import StaffError
+        from yinsi.staff.service import StaffService
+        from yinsi.stores.base import resolve_attributes
+
+        with self.sessions() as s:
+            row = self._get(s, tenant, request_id)
+            kind, subject, token = row.subject_kind, self._subject_of(row), row.plan_encrypted
+        dm = self._datamap(tenant)
+        subj = self._subject(dm, kind)
+        items = self._attribute_items(dm, subj)
+        staff = StaffService(self.sessions, self.audit.log, self.audit.ring, clock=self.clock)
+        try:
+            pseudonym, details = staff.authorize_unmask(tenant, staff_id, subject, sorted(set(items.values())), reason)
+        except StaffError as exc:
+            raise RequestError(f"不能查看该请求主体的身份信息：{exc}") from None
+        plan = self._decrypt(tenant, PLAN_FIELD, token) or {}
+        attributes = dict(plan.get("attributes") or {})
+        source = "plan"
+        if not attributes:
+            attributes, source = resolve_attributes(dm, subject, self.store_urls, kind=kind), "app"
+        values = {f"{subj.table}.{subj.key}": subject}
+        values.update({f"{subj.table}.{column}": str(attributes[name]) for name, column in subj.attributes.items()
+                       if attributes.get(name) is not None})
+        shown = sorted({items[n] for n in subj.attributes if attributes.get(n) is not None and n in items})
+        self.audit.log.append(tenant, staff_id, AuditAction.UNMASK, pseudonym, shown, reason.strip(),
+                              {**details, "request": row.id, "source": source, "purpose": "manual_step"})
+        return values
+
+    @staticmethod
+    def _attribute_items(dm: DataMap, subj: Subject) -> dict[str, str]:
+        """Attribute name → the PI item its column is mapped to."""
+        store = dm.store(subj.store)
+        table = store.tables.get(subj.table) if store is not None and hasattr(store, "tables") else None
+        out = {}
+        for name, column in subj.attributes.items():
+            col = table.columns.get(column) if table is not None else None
+            if col is not None and col.item:
+                out[name] = col.item
+        return out
 
     # --- reading -----------------------------------------------------------------------------------------
     def show(self, tenant: str, request_id: str) -> RequestView:

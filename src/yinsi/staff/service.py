@@ -622,6 +622,27 @@ class StaffService:
                             "approved_by": approval.approver if approval else None})
         return details
 
+    def authorize_unmask(self, tenant: str, staff_id: str, subject_id: str, items: Sequence[str],
+                         reason: str) -> tuple[str, dict[str, Any]]:
+        """May ``staff_id`` see ``subject_id``'s PI in clear for a rights request they handle? A privacy
+        officer, with a stated reason (S4), a minor's only with an approval (S6). A refusal is logged and
+        raises :class:`AccessDenied`; on success returns the pseudonym and the details for the caller's
+        own ``unmask`` entry (written once it has the values)."""
+        why = (reason or "").strip() or None
+        if why is not None:
+            why = _clean_reason(why)
+        pseudonym = self.ring.pseudonymise(tenant, subject_id)
+        with self.sessions() as s:
+            staff = self._load_staff(s, tenant, staff_id)
+            facts = self._facts(s, tenant, subject_id)
+            ctx, approval = self._context(s, tenant, staff_id, pseudonym, facts, why)
+        for action in (StaffAction.HANDLE_RIGHTS_REQUEST, StaffAction.UNMASK):
+            auth = authorize(staff, action, ctx)
+            if not auth:
+                self._audit_denied(tenant, staff_id, AuditAction.UNMASK, pseudonym, list(items), why, auth)
+                raise AccessDenied(auth)
+        return pseudonym, self._access_details(auth, ctx.minor, approval, masked=False)
+
     def unmask(self, tenant: str, staff_id: str, subject_id: str, item: str, reason: str) -> UnmaskResult:
         """Show one PI item in clear: only a privacy officer, only with a stated reason (S4), a minor's
         only with an approval (S6); logged as ``unmask`` with the reason."""
