@@ -622,49 +622,47 @@ class StaffService:
                             "approved_by": approval.approver if approval else None})
         return details
 
+    def _authorized_unmask(self, tenant: str, staff_id: str, subject_id: str, items: Sequence[str], reason: str,
+                           actions: Sequence[StaffAction]) -> tuple[str, _Facts, dict[str, Any], str | None]:
+        """Check ``actions`` for seeing ``subject_id``'s PI in clear (S3, S4 reason, S6 minors); a refusal is
+        logged and raises :class:`AccessDenied`. Returns the pseudonym, the facts, the details of the
+        caller's ``unmask`` entry and the cleaned reason."""
+        why = (reason or "").strip() or None
+        if why is not None:
+            why = _clean_reason(why)
+        pseudonym = self.ring.pseudonymise(tenant, subject_id)
+        with self.sessions() as s:
+            staff = self._load_staff(s, tenant, staff_id)
+            facts = self._facts(s, tenant, subject_id)
+            ctx, approval = self._context(s, tenant, staff_id, pseudonym, facts, why)
+        for action in actions:
+            auth = authorize(staff, action, ctx)
+            if not auth:
+                self._audit_denied(tenant, staff_id, AuditAction.UNMASK, pseudonym, list(items), why, auth)
+                raise AccessDenied(auth)
+        return pseudonym, facts, self._access_details(auth, ctx.minor, approval, masked=False), why
+
     def authorize_unmask(self, tenant: str, staff_id: str, subject_id: str, items: Sequence[str],
                          reason: str) -> tuple[str, dict[str, Any]]:
         """May ``staff_id`` see ``subject_id``'s PI in clear for a rights request they handle? A privacy
         officer, with a stated reason (S4), a minor's only with an approval (S6). A refusal is logged and
         raises :class:`AccessDenied`; on success returns the pseudonym and the details for the caller's
         own ``unmask`` entry (written once it has the values)."""
-        why = (reason or "").strip() or None
-        if why is not None:
-            why = _clean_reason(why)
-        pseudonym = self.ring.pseudonymise(tenant, subject_id)
-        with self.sessions() as s:
-            staff = self._load_staff(s, tenant, staff_id)
-            facts = self._facts(s, tenant, subject_id)
-            ctx, approval = self._context(s, tenant, staff_id, pseudonym, facts, why)
-        for action in (StaffAction.HANDLE_RIGHTS_REQUEST, StaffAction.UNMASK):
-            auth = authorize(staff, action, ctx)
-            if not auth:
-                self._audit_denied(tenant, staff_id, AuditAction.UNMASK, pseudonym, list(items), why, auth)
-                raise AccessDenied(auth)
-        return pseudonym, self._access_details(auth, ctx.minor, approval, masked=False)
+        pseudonym, _, details, _ = self._authorized_unmask(
+            tenant, staff_id, subject_id, items, reason, (StaffAction.HANDLE_RIGHTS_REQUEST, StaffAction.UNMASK))
+        return pseudonym, details
 
     def unmask(self, tenant: str, staff_id: str, subject_id: str, item: str, reason: str) -> UnmaskResult:
         """Show one PI item in clear: only a privacy officer, only with a stated reason (S4), a minor's
         only with an approval (S6); logged as ``unmask`` with the reason."""
         pi = resolve_item(item)
-        why = (reason or "").strip() or None
-        if why is not None:
-            why = _clean_reason(why)
-        pseudonym = self.ring.pseudonymise(tenant, subject_id)
-        with self.sessions() as s:
-            staff = self._load_staff(s, tenant, staff_id)
-            facts = self._facts(s, tenant, subject_id)
-            ctx, approval = self._context(s, tenant, staff_id, pseudonym, facts, why)
-        auth = authorize(staff, StaffAction.UNMASK, ctx)
-        if not auth:
-            self._audit_denied(tenant, staff_id, AuditAction.UNMASK, pseudonym, [pi.item_id], why, auth)
-            raise AccessDenied(auth)
+        pseudonym, facts, details, why = self._authorized_unmask(tenant, staff_id, subject_id, [pi.item_id], reason,
+                                                                 (StaffAction.UNMASK,))
         if not facts.exists:
             raise NotFound(f"租户 {tenant} 中没有主体 {subject_id}")
         value = self._reveal(tenant, facts, pi)
         if value is None:
             raise NotFound(f"主体 {subject_id} 没有{pi.label}")
-        details = self._access_details(auth, ctx.minor, approval, masked=False)
         details["key"] = pi.key
         entry = self.audit.append(tenant, staff_id, AuditAction.UNMASK, pseudonym, [pi.item_id], why, details)
         return UnmaskResult(tenant, subject_id, pseudonym, pi, value, entry.seq)
