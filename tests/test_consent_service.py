@@ -165,6 +165,22 @@ def test_a_withdrawal_in_another_process_reaches_a_cached_gate_within_the_state_
                                 items=["transaction.order"]).reasons[0].rule == "N4"
 
 
+def test_a_version_published_by_another_process_is_used_within_the_policy_ttl(migrated_url: str) -> None:
+    from yinsi.declarations import load_declaration
+
+    publish(POLICIES / "weiliaoke-2020.yaml", url=migrated_url)
+    ticker = Ticker()
+    with ConsentService(migrated_url, clock=Clock(), state_ttl=1.0, policy_ttl=10.0, ticker=ticker) as app_worker:
+        register = {"feature": "register_login", "items": ["contact.mobile"]}
+        old = app_worker.check("weiliaoke", "u1", "collect", **register)
+        publish(POLICIES / "weiliaoke-2022.yaml", url=migrated_url)  # by `yinsi policy publish`, elsewhere
+        ticker.t = 5.0
+        assert app_worker.check("weiliaoke", "u1", "collect", **register).policy_label == old.policy_label
+        ticker.t = 10.0
+        new = app_worker.check("weiliaoke", "u1", "collect", **register)
+    assert new.policy_label == load_declaration(POLICIES / "weiliaoke-2022.yaml").version.label != old.policy_label
+
+
 def test_the_state_ttl_comes_from_the_environment(migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YINSI_GATE_STATE_TTL", "0.25")
     with ConsentService(migrated_url) as s:

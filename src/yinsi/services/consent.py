@@ -4,7 +4,8 @@ The gate's decisions are fast because each subject's state is cached in process 
 new event for that subject; within a cached state, decisions for the same request are memoised. Events
 recorded by another process (another app worker, ``yinsi request run``) are seen once the cached state is
 older than ``state_ttl`` seconds (``YINSI_GATE_STATE_TTL``, default 1): that bounds how long a withdrawal
-or a restriction made elsewhere can go unnoticed. Every
+or a restriction made elsewhere can go unnoticed. A newer published policy version is looked for every
+``policy_ttl`` seconds (``YINSI_GATE_POLICY_TTL``, default 10). Every
 decision is appended to a processing record; records are buffered and written in batches (``flush``,
 and always before ``report`` or ``close``).
 """
@@ -83,18 +84,20 @@ _Record = tuple[str, str, Action, str | None, tuple[str, ...], str | None, str |
 
 DEFAULT_STATE_TTL = 1.0
 STATE_TTL_ENV = "YINSI_GATE_STATE_TTL"
+DEFAULT_POLICY_TTL = 10.0
+POLICY_TTL_ENV = "YINSI_GATE_POLICY_TTL"
 
 
-def _state_ttl_from_env() -> float:
-    raw = os.environ.get(STATE_TTL_ENV, "").strip()
+def _seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_STATE_TTL
+        return default
     try:
         ttl = float(raw)
     except ValueError:
-        raise ValueError(f"{STATE_TTL_ENV} 应为秒数（例如 1 或 0.5），而不是 {raw!r}") from None
+        raise ValueError(f"{name} 应为秒数（例如 1 或 0.5），而不是 {raw!r}") from None
     if not ttl >= 0:
-        raise ValueError(f"{STATE_TTL_ENV} 不能为负数：{raw!r}")
+        raise ValueError(f"{name} 不能为负数：{raw!r}")
     return ttl
 
 
@@ -110,9 +113,12 @@ class ConsentService:
 
     def __init__(self, url: str | None = None, *, clock: Clock = utcnow, cache_size: int = 100_000,
                  record_batch: int = 1000, audit: bool = True, state_ttl: float | None = None,
-                 ticker: Callable[[], float] = time.monotonic) -> None:
+                 policy_ttl: float | None = None, ticker: Callable[[], float] = time.monotonic) -> None:
         #: seconds a cached subject state is trusted before it is read again (events of other processes)
-        self.state_ttl = _state_ttl_from_env() if state_ttl is None else float(state_ttl)
+        self.state_ttl = _seconds_from_env(STATE_TTL_ENV, DEFAULT_STATE_TTL) if state_ttl is None else float(state_ttl)
+        #: seconds between checks for a newer published policy version (published by another process)
+        self.policy_ttl = (_seconds_from_env(POLICY_TTL_ENV, DEFAULT_POLICY_TTL) if policy_ttl is None
+                           else float(policy_ttl))
         self.ticker = ticker
         self.url = url or database_url()
         ensure_current(self.url, auto_upgrade=is_default_database(self.url))
@@ -124,6 +130,7 @@ class ConsentService:
         self.cache_size = cache_size
         self.record_batch = record_batch
         self._policies: dict[str, CompiledPolicy] = {}
+        self._policy_checked: dict[str, float] = {}  # tenant → ticker reading of the last version check
         self._states: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
         self._records: list[_Record] = []
         self._policy_hashes: dict[tuple[str, str], str] = {}
@@ -143,9 +150,19 @@ class ConsentService:
     def policy(self, tenant: str) -> CompiledPolicy:
         """The tenant's current policy (latest published version), with what older consents lost."""
         p = self._policies.get(tenant)
+        if p is not None and self.ticker() - self._policy_checked.get(tenant, 0.0) >= self.policy_ttl:
+            with self.sessions() as s:
+                label = PolicyVersionRepository(s).latest_label(tenant)
+            self._policy_checked[tenant] = self.ticker()
+            if label != p.label:  # a newer version was published elsewhere: decide under it from now on
+                del self._policies[tenant]
+                for key in [k for k in self._states if k[0] == tenant]:
+                    del self._states[key]
+                p = None
         if p is None:
             p = self._load_policy(tenant)
             self._policies[tenant] = p
+            self._policy_checked[tenant] = self.ticker()
         return p
 
     def reload_policies(self) -> None:
