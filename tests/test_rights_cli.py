@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MAP = ROOT / "examples" / "weiliaoke_app" / "datamap.yaml"
 POLICY = ROOT / "policies" / "weiliaoke-2022.yaml"
 TENANT = "weiliaoke"
-REDIS_URL = "redis://127.0.0.1:6379/11"  # only logical DB 11 belongs to these tests
+#: Only this logical DB belongs to these tests (it is flushed); another run at the same time needs another.
+REDIS_URL = os.environ.get("YINSI_TEST_RIGHTS_CLI_REDIS_URL", "redis://127.0.0.1:6379/11")
 USERS = 200  # enough for seed 2022 to give agents with every kind of row and a pending sms code
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -188,14 +190,54 @@ def canon(value: Any) -> str:
     return str(value)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+@dataclass
+class Template:
+    """The seeded demo app, Yinsi's data directory after publishing, and the Redis keys, made once."""
+
+    root: Path
+    keys: list[tuple[str, int, bytes]]  # Redis key, milliseconds to live (0: none), DUMP payload
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    """Seeding 200 agents and publishing through the CLI takes a few seconds: done once per module with
+    the same commands a user runs, then copied for each test (files, and Redis keys by DUMP/RESTORE)."""
     client, why = _redis()
     if why is not None:
         if os.environ.get("YINSI_REQUIRE_SERVICES") == "1":
             pytest.fail(why, pytrace=False)
         pytest.skip(why)
     client.flushdb()
+    root = tmp_path_factory.mktemp("rights-cli-template")
+    url = f"sqlite:///{(root / 'wlk.db').as_posix()}"
+    cli = make_cli(root, {"WEILIAOKE_DATABASE_URL": url, "WEILIAOKE_REDIS_URL": REDIS_URL, "YINSI_DATAMAP": str(MAP)})
+    cli("demo-app", "create", "--url", url)
+    cli("demo-app", "seed", "--users", str(USERS), "--url", url, "--redis", REDIS_URL, "--seed", "2022")
+    cli("policy", "publish", str(POLICY))
+    import redis
+
+    raw = redis.Redis.from_url(REDIS_URL)
+    keys = [(k.decode(), max(int(raw.pttl(k)), 0), bytes(raw.dump(k))) for k in raw.scan_iter("*", count=1000)]
+    raw.close()
+    client.flushdb()
+    client.close()
+    yield Template(root, keys)
+
+
+@pytest.fixture
+def world(tmp_path: Path, template: Template) -> Iterator[World]:
+    import redis
+
+    client, _ = _redis()
+    client.flushdb()
+    raw = redis.Redis.from_url(REDIS_URL)
+    with raw.pipeline(transaction=False) as pipe:
+        for key, ttl, payload in template.keys:
+            pipe.restore(key, ttl, payload)
+        pipe.execute()
+    raw.close()
+    shutil.copy2(template.root / "wlk.db", tmp_path / "wlk.db")
+    shutil.copytree(template.root / "yinsi-data", tmp_path / "yinsi-data")
     smtp = SmtpServer()
     smtp.start()
     try:
@@ -204,9 +246,6 @@ def world(tmp_path: Path) -> Iterator[World]:
         cli = make_cli(tmp_path, {"WEILIAOKE_DATABASE_URL": url, "WEILIAOKE_REDIS_URL": REDIS_URL,
                                   "YINSI_DATAMAP": str(MAP), "YINSI_SMTP_HOST": "127.0.0.1",
                                   "YINSI_SMTP_PORT": str(smtp.port)})
-        cli("demo-app", "create", "--url", url)
-        cli("demo-app", "seed", "--users", str(USERS), "--url", url, "--redis", REDIS_URL, "--seed", "2022")
-        cli("policy", "publish", str(POLICY))
         datamap = yaml.safe_load(MAP.read_text(encoding="utf-8"))
         w = World(cli, db, client, smtp, 0, "", "", datamap)
         # The person: an agent with orders, invoices, login logs, bindings, chat messages, Redis sessions and
