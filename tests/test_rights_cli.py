@@ -33,8 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MAP = ROOT / "examples" / "weiliaoke_app" / "datamap.yaml"
 POLICY = ROOT / "policies" / "weiliaoke-2022.yaml"
 TENANT = "weiliaoke"
-#: Only this logical DB belongs to these tests (it is flushed); another run at the same time needs another.
-REDIS_URL = os.environ.get("YINSI_TEST_RIGHTS_CLI_REDIS_URL", "redis://127.0.0.1:6379/11")
+#: Only this logical DB belongs to these tests (they flush it): 11, or 11 + N on pytest-xdist worker gwN
+#: (DBs 11-15); another run at the same time needs another (YINSI_TEST_RIGHTS_CLI_REDIS_URL).
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+if _WORKER > 4:
+    raise RuntimeError("test_rights_cli has Redis DBs 11-15 for at most 5 pytest-xdist workers")
+REDIS_URL = os.environ.get("YINSI_TEST_RIGHTS_CLI_REDIS_URL", f"redis://127.0.0.1:6379/{11 + _WORKER}")
 USERS = 200  # enough for seed 2022 to give agents with every kind of row and a pending sms code
 BEIJING = ZoneInfo("Asia/Shanghai")
 
