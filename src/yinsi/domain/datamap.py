@@ -323,16 +323,21 @@ class DataMap(_Model):
             raise DataMapInvalid(errors)
         return [loc for loc in _locations(self) if subject is None or loc.subject == subject]
 
-    def key_item(self, subject_id: str) -> str | None:
-        """The PI item of a subject kind's key column (a visitor keyed by ``network.ip``), or ``None`` when
-        the key is an internal id marked ``not_pi``. A PI-keyed subject is kept only encrypted by Yinsi."""
+    def subject_column_item(self, subject_id: str, column: str) -> str | None:
+        """The PI item a column of the subject kind's own table is mapped to (``None``: not PI, unmapped)."""
         subj = self.subject(subject_id)
         store = self.store(subj.store) if subj is not None else None
         if subj is None or not isinstance(store, SqlStore):
             return None
         table = store.tables.get(subj.table)
-        column = table.columns.get(subj.key) if table is not None else None
-        return column.item if column is not None and not column.not_pi else None
+        col = table.columns.get(column) if table is not None else None
+        return col.item if col is not None and not col.not_pi else None
+
+    def key_item(self, subject_id: str) -> str | None:
+        """The PI item of a subject kind's key column (a visitor keyed by ``network.ip``), or ``None`` when
+        the key is an internal id marked ``not_pi``. A PI-keyed subject is kept only encrypted by Yinsi."""
+        subj = self.subject(subject_id)
+        return self.subject_column_item(subject_id, subj.key) if subj is not None else None
 
     def subject_ids(self) -> list[str]:
         return [s.id for s in self.subjects]

@@ -1289,14 +1289,8 @@ class RightsService:
     @staticmethod
     def _attribute_items(dm: DataMap, subj: Subject) -> dict[str, str]:
         """Attribute name → the PI item its column is mapped to."""
-        store = dm.store(subj.store)
-        table = store.tables.get(subj.table) if store is not None and hasattr(store, "tables") else None
-        out = {}
-        for name, column in subj.attributes.items():
-            col = table.columns.get(column) if table is not None else None
-            if col is not None and col.item:
-                out[name] = col.item
-        return out
+        items = {name: dm.subject_column_item(subj.id, column) for name, column in subj.attributes.items()}
+        return {name: item for name, item in items.items() if item}
 
     # --- reading -----------------------------------------------------------------------------------------
     def show(self, tenant: str, request_id: str) -> RequestView:
