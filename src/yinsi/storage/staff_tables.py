@@ -1,7 +1,10 @@
 """Tables of staff access control (工作人员访问控制) and abnormal-activity detection (异常行为监测).
 
 ``staff`` and ``staff_roles`` say who works for a tenant and in which roles (RULES S3: least privilege,
-administrator, operator and auditor separated). ``access_requests`` are approvals (审批): bulk exports and
+administrator, operator and auditor separated). ``staff_persons`` is the human behind one or more accounts
+(four-eyes approvals need two people, not two accounts); ``staff`` also holds the login credentials
+(Argon2id password hash, encrypted TOTP secret, lockout) and ``staff_sessions`` the server-side sessions
+and staff API tokens, kept only as the SHA-256 of the token. ``access_requests`` are approvals (审批): bulk exports and
 staff access to minors' PI (S6), each naming subjects only by pseudonym. ``activity_events`` and
 ``activity_alerts`` hold the app's login and registration events and the alerts raised on them, with every
 account, device and IP replaced by a keyed pseudonym: never in the clear.
@@ -11,7 +14,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yinsi.storage.tables import MYSQL_TABLE_ARGS, NAME_LEN, TENANT_ID_LEN, Base
@@ -25,16 +37,43 @@ REQUEST_ID_LEN = 32
 PSEUDONYM_LEN = 64
 RULE_LEN = 64
 REASON_LEN = 500
+HASH_TEXT_LEN = 255
+TOKEN_NAME_LEN = 200
 
 #: An auto-incrementing 64-bit key; SQLite only auto-increments INTEGER PRIMARY KEY.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+class StaffPersonRow(Base):
+    """The person (自然人) behind one or more staff accounts of a tenant. ``contact_index`` is a blind index
+    of a contact given when an account was created (never the contact itself); unique per tenant, so two
+    accounts given the same contact are one person."""
+
+    __tablename__ = "staff_persons"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "contact_index"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN), ForeignKey("tenants.id"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(STAFF_ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    contact_index: Mapped[str | None] = mapped_column(String(PSEUDONYM_LEN))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class StaffRow(Base):
-    """A member of a tenant's staff (工作人员). Staff belong to one tenant; ``active`` false = 停用."""
+    """A member of a tenant's staff (工作人员). Staff belong to one tenant; ``active`` false = 停用.
+
+    ``password_hash`` is Argon2id (``yinsi.protect.passwords``); ``totp_secret_encrypted`` the TOTP secret
+    encrypted with the tenant's data key; ``totp_last_step`` the last accepted TOTP time step (a code is
+    accepted once); ``failed_logins`` and ``locked_until`` the lockout state."""
 
     __tablename__ = "staff"
-    __table_args__ = (MYSQL_TABLE_ARGS,)
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "person_id"], ["staff_persons.tenant_id", "staff_persons.person_id"]),
+        MYSQL_TABLE_ARGS,
+    )
 
     tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN), ForeignKey("tenants.id"), primary_key=True)
     staff_id: Mapped[str] = mapped_column(String(STAFF_ID_LEN), primary_key=True)
@@ -42,6 +81,39 @@ class StaffRow(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(STAFF_ID_LEN))
+    person_id: Mapped[str] = mapped_column(String(STAFF_ID_LEN))
+    password_hash: Mapped[str | None] = mapped_column(String(HASH_TEXT_LEN))
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(LargeText)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffSessionRow(Base):
+    """A staff login session (``kind`` ``session``: idle timeout and absolute lifetime) or staff API token
+    (``api_token``: named, fixed lifetime, revocable). ``token_hash`` is the SHA-256 of the token, which is
+    never stored; ``mfa`` says whether a second factor was verified."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "staff_id"], ["staff.tenant_id", "staff.staff_id"]),
+        UniqueConstraint("token_hash", name="uq_staff_sessions_token_hash"),
+        Index("ix_staff_sessions_tenant_staff", "tenant_id", "staff_id", "kind"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[str] = mapped_column(String(REQUEST_ID_LEN), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN))
+    staff_id: Mapped[str] = mapped_column(String(STAFF_ID_LEN))
+    token_hash: Mapped[str] = mapped_column(String(PSEUDONYM_LEN))
+    kind: Mapped[str] = mapped_column(String(STATUS_LEN))
+    mfa: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(TOKEN_NAME_LEN))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class StaffRoleRow(Base):
