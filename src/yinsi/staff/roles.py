@@ -104,6 +104,19 @@ RIGHTS: dict[Role, frozenset[StaffAction]] = {
     Role.ADMINISTRATOR: frozenset({StaffAction.MANAGE_STAFF, StaffAction.CONFIGURE}),
 }
 
+#: Actions for which an account needs a verified second factor (TOTP): everything that reads a person's PI,
+#: the alerts that name people's accounts, devices and IPs (by pseudonyms staff can link back), and managing
+#: the staff accounts that can do either.
+SECOND_FACTOR_ACTIONS = PI_ACTIONS | frozenset({StaffAction.VIEW_ALERTS, StaffAction.ACK_ALERT,
+                                                StaffAction.MANAGE_STAFF})
+
+
+def needs_second_factor(roles: Iterable[Role | str]) -> bool:
+    """Whether an account holding ``roles`` must log in with a second factor: derived from :data:`RIGHTS`,
+    true as soon as one role may do one of :data:`SECOND_FACTOR_ACTIONS`."""
+    return any(RIGHTS[Role(r)] & SECOND_FACTOR_ACTIONS for r in roles)
+
+
 #: Role kinds for the separation of duties (三权分立: 管理员、操作员、审计员).
 OPERATOR_ROLES = frozenset({Role.PRIVACY_OFFICER, Role.CUSTOMER_SERVICE})
 
@@ -139,6 +152,7 @@ class StaffMember:
     name: str
     roles: frozenset[Role] = field(default_factory=frozenset)
     active: bool = True
+    person_id: str | None = None  # the person behind the account (several accounts may share one)
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -155,7 +169,9 @@ class SubjectContext:
     ``tenant``: the tenant whose data is touched. ``minor``: the subject is a minor under the tenant's
     rule (always under 14). ``minor_approval``: the id of an approved, unexpired ``minor_access`` request
     of this staff member for this subject (or the approved export that covers it). ``requester``: who made
-    the request being approved or used; ``approver``: who approved it. ``reason``: the stated reason.
+    the request being approved or used; ``approver``: who approved it; ``requester_person`` and
+    ``approver_person``: the persons behind those accounts (four-eyes means two people, not two accounts).
+    ``reason``: the stated reason.
     """
 
     tenant: str
@@ -165,6 +181,8 @@ class SubjectContext:
     requester: str | None = None
     approver: str | None = None
     reason: str | None = None
+    requester_person: str | None = None
+    approver_person: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,13 +233,17 @@ def authorize(staff: StaffMember | None, action: StaffAction | str, ctx: Subject
         return deny("查看未掩码的个人信息须说明事由", "S4")
     if act in _MINOR_GUARDED and ctx.minor and not ctx.minor_approval:
         return deny("访问未成年人的个人信息须先经个人信息保护负责人审批（申请 minor_access）", "S6")
+    four_eyes_rule = "S6" if act is StaffAction.APPROVE_MINOR_ACCESS else "S3"
     if act in _APPROVALS and ctx.requester == staff.staff_id:
-        return deny("不得审批本人提出的申请：须由另一名个人信息保护负责人审批")
+        return deny("不得审批本人提出的申请：须由另一名个人信息保护负责人审批", four_eyes_rule)
+    if act in _APPROVALS and staff.person_id is not None and ctx.requester_person == staff.person_id:
+        return deny(f"不得审批本人提出的申请：审批账号 {staff.staff_id} 与申请账号 {ctx.requester} 属于同一人，"
+                    f"双人审批须由另一人完成（{four_eyes_rule}）", four_eyes_rule)
     if act is StaffAction.EXPORT:
         if ctx.approver is None:
             return deny("批量导出须经另一名个人信息保护负责人审批后才能执行")
-        if ctx.approver == staff.staff_id:
-            return deny("审批人不能执行本人审批的导出")
+        if ctx.approver == staff.staff_id or (staff.person_id is not None and ctx.approver_person == staff.person_id):
+            return deny("审批人不能执行本人审批的导出（双人审批须由两人完成，S3）")
         if ctx.requester != staff.staff_id:
             return deny("只有申请人可以执行已批准的导出")
     if ctx.minor and act in _MINOR_GUARDED:

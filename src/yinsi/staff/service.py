@@ -47,7 +47,7 @@ from yinsi.staff.roles import (
 from yinsi.storage.consent_tables import Subject
 from yinsi.storage.keys_tables import SubjectIdentifierRow
 from yinsi.storage.repository import PolicyVersionRepository
-from yinsi.storage.staff_tables import REASON_LEN, AccessRequestRow, StaffRoleRow, StaffRow
+from yinsi.storage.staff_tables import REASON_LEN, AccessRequestRow, StaffPersonRow, StaffRoleRow, StaffRow
 from yinsi.storage.tables import Tenant
 
 __all__ = [
@@ -275,7 +275,23 @@ def _new_request_id() -> str:
 
 
 def _member(row: StaffRow, roles: Iterable[str]) -> StaffMember:
-    return StaffMember(row.tenant_id, row.staff_id, row.name, frozenset(Role(r) for r in roles), row.active)
+    return StaffMember(row.tenant_id, row.staff_id, row.name, frozenset(Role(r) for r in roles), row.active,
+                       row.person_id)
+
+
+def new_person_id() -> str:
+    """A fresh person id (base32: never looks like a phone or ID number)."""
+    return "p_" + base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+
+
+def person_roles(s: Session, tenant: str, person_id: str, *, without: str | None = None) -> set[Role]:
+    """The roles held by the active accounts of one person (except account ``without``)."""
+    q = (select(StaffRoleRow.role).join(StaffRow, (StaffRow.tenant_id == StaffRoleRow.tenant_id)
+                                         & (StaffRow.staff_id == StaffRoleRow.staff_id))
+         .where(StaffRow.tenant_id == tenant, StaffRow.person_id == person_id, StaffRow.active.is_(True)))
+    if without is not None:
+        q = q.where(StaffRow.staff_id != without)
+    return {Role(r) for r in s.scalars(q)}
 
 
 def load_staff(s: Session, tenant: str, staff_id: str) -> StaffMember | None:
@@ -379,8 +395,8 @@ class StaffService:
         if actor is None:
             if s.scalar(select(StaffRow.staff_id).where(StaffRow.tenant_id == tenant).limit(1)) is None:
                 return None
-            raise AccessDenied(Authorization(False, f"租户 {tenant} 已有工作人员：须由管理员执行（--as 管理员）", "S3",
-                                             StaffAction.MANAGE_STAFF))
+            raise AccessDenied(Authorization(False, f"租户 {tenant} 已有工作人员：须由已登录的管理员执行（yinsi login）",
+                                             "S3", StaffAction.MANAGE_STAFF))
         member = self._load_staff(s, tenant, actor)
         auth = authorize(member, StaffAction.MANAGE_STAFF, SubjectContext(tenant))
         if not auth:
@@ -389,9 +405,17 @@ class StaffService:
         return member
 
     def add_staff(self, tenant: str, staff_id: str, name: str, roles: Iterable[Role | str] = (), *,
-                  actor: str | None = None) -> StaffMember:
+                  actor: str | None = None, person_id: str | None = None, contact_index: str | None = None,
+                  credentials: dict[str, Any] | None = None, bootstrap: bool = False) -> StaffMember:
         """Add a member of staff with ``roles``. The first member of a tenant (``actor=None``) must be an
-        administrator and nothing else (bootstrap); afterwards an administrator adds staff."""
+        administrator and nothing else (bootstrap); afterwards an administrator adds staff.
+
+        The account belongs to a person: ``person_id`` (an existing person of the tenant), else the person
+        whose contact has the blind index ``contact_index``, else a new person. The separation of duties
+        (S3) holds across all the accounts of one person. ``credentials`` (columns of ``staff``: password
+        hash, encrypted TOTP secret) are written in the same transaction; ``bootstrap`` lets
+        :mod:`yinsi.auth.staff` add the first administrator with credentials to a tenant whose staff
+        predates logins (it checks that the tenant has no administrator who can log in)."""
         wanted = _roles(roles)
         if not STAFF_ID_RE.match(staff_id or "") or find_pi(staff_id):
             raise InvalidInput("工作人员标识须为 1 到 64 个字母、数字或 _ . @ -，且不能是手机号码等个人信息")
@@ -403,7 +427,7 @@ class StaffService:
         with self.sessions() as s, s.begin():
             if s.get(Tenant, tenant) is None:
                 raise NotFound(f"租户 {tenant} 不存在；请先发布其隐私政策（yinsi policy publish）")
-            admin = self._admin(s, tenant, actor)
+            admin = None if bootstrap else self._admin(s, tenant, actor)
             if admin is None and wanted != {Role.ADMINISTRATOR}:
                 raise AccessDenied(Authorization(
                     False, f"租户 {tenant} 还没有工作人员：第一位须为管理员（--role administrator），再由其添加其他人员",
@@ -411,16 +435,42 @@ class StaffService:
             if s.get(StaffRow, (tenant, staff_id)) is not None:
                 raise InvalidInput(f"工作人员 {staff_id} 已存在于租户 {tenant}")
             by = admin.staff_id if admin else None
-            s.add(StaffRow(tenant_id=tenant, staff_id=staff_id, name=name, active=True, created_at=now, created_by=by))
+            person = self._person(s, tenant, name, person_id, contact_index, now)
+            self._check_conflicts(staff_id, wanted | person_roles(s, tenant, person))
+            s.add(StaffRow(tenant_id=tenant, staff_id=staff_id, name=name, active=True, created_at=now, created_by=by,
+                           person_id=person, failed_logins=0, **(credentials or {})))
             s.flush()
             for role in sorted(wanted):
                 s.add(StaffRoleRow(tenant_id=tenant, staff_id=staff_id, role=role.value, granted_at=now, granted_by=by))
             self.audit.append_in(s, tenant, by or "system", AuditAction.PERMISSION_CHANGE, details={
                 "step": "staff_add", "staff": staff_id, "roles": sorted(r.value for r in wanted),
-                "bootstrap": admin is None})
+                "bootstrap": admin is None, "person": person})
         member = self.get_staff(tenant, staff_id)
         assert member is not None
         return member
+
+    @staticmethod
+    def _person(s: Session, tenant: str, name: str, person_id: str | None, contact_index: str | None,
+                now: datetime) -> str:
+        """The person an account being added belongs to (see :meth:`add_staff`)."""
+        if person_id is not None:
+            row = s.get(StaffPersonRow, (tenant, person_id))
+            if row is None:
+                raise NotFound(f"租户 {tenant} 中没有人员 {person_id}")
+            if contact_index is not None and row.contact_index not in (None, contact_index):
+                raise InvalidInput(f"人员 {person_id} 登记的联系方式与所填不一致")
+            if contact_index is not None and row.contact_index is None:
+                row.contact_index = contact_index
+            return person_id
+        if contact_index is not None:
+            found = s.scalar(select(StaffPersonRow.person_id).where(StaffPersonRow.tenant_id == tenant,
+                                                                    StaffPersonRow.contact_index == contact_index))
+            if found is not None:
+                return found
+        pid = new_person_id()
+        s.add(StaffPersonRow(tenant_id=tenant, person_id=pid, name=name, contact_index=contact_index, created_at=now))
+        s.flush()
+        return pid
 
     @staticmethod
     def _check_conflicts(staff_id: str, roles: set[Role]) -> None:
@@ -445,7 +495,8 @@ class StaffService:
                                                  StaffAction.MANAGE_STAFF, actor))
             if wanted in member.roles:
                 return member
-            self._check_conflicts(staff_id, {*member.roles, wanted})
+            self._check_conflicts(staff_id, {*member.roles, wanted, *person_roles(s, tenant, member.person_id or "",
+                                                                                 without=staff_id)})
             s.add(StaffRoleRow(tenant_id=tenant, staff_id=staff_id, role=wanted.value, granted_at=self.now(),
                                granted_by=actor))
             self.audit.append_in(s, tenant, actor, AuditAction.PERMISSION_CHANGE, details={
@@ -542,6 +593,11 @@ class StaffService:
             AccessRequestRow.kind == RequestKind.MINOR_ACCESS, AccessRequestRow.requester == staff_id,
             AccessRequestRow.status == RequestStatus.APPROVED, AccessRequestRow.expires_at > self.now(),
         ).order_by(AccessRequestRow.expires_at.desc()).limit(1)).first()
+
+    def audit_denied(self, tenant: str, actor: str, action: AuditAction, subject: str | None, items: Sequence[str],
+                     reason: str | None, auth: Authorization) -> None:
+        """Log a refused attempt (for use cases that check a permission before calling another service)."""
+        self._audit_denied(tenant, actor, action, subject, items, reason, auth)
 
     def _audit_denied(self, tenant: str, actor: str, action: AuditAction, subject: str | None, items: Sequence[str],
                       reason: str | None, auth: Authorization) -> None:
@@ -794,7 +850,10 @@ class StaffService:
             audit_action = AuditAction.PI_ACCESS if is_minor else AuditAction.EXPORT
             action = StaffAction.APPROVE_MINOR_ACCESS if is_minor else StaffAction.APPROVE_EXPORT
             staff = self._load_staff(s, row.tenant_id, staff_id)
-            auth = authorize(staff, action, SubjectContext(row.tenant_id, row.subject, requester=row.requester))
+            requester = self._load_staff(s, row.tenant_id, row.requester)
+            auth = authorize(staff, action, SubjectContext(
+                row.tenant_id, row.subject, requester=row.requester,
+                requester_person=requester.person_id if requester else None))
             if not auth:
                 self._audit_denied(row.tenant_id, staff_id, audit_action, row.subject, (), None, auth)
                 raise AccessDenied(auth)
@@ -849,8 +908,10 @@ class StaffService:
             staff = self._load_staff(s, row.tenant_id, staff_id)
             if row.kind == RequestKind.MINOR_ACCESS:
                 raise InvalidInput(f"{request_id} 是访问未成年人信息的审批，不是导出申请")
+            approver = self._load_staff(s, row.tenant_id, row.approver) if row.approver else None
             auth = authorize(staff, StaffAction.EXPORT, SubjectContext(
-                row.tenant_id, requester=row.requester, approver=row.approver))
+                row.tenant_id, requester=row.requester, approver=row.approver,
+                approver_person=approver.person_id if approver else None))
             expired = bool(auth) and self._expire(s, row)
             snapshot = AccessRequest.from_row(row)
             subjects = set(json.loads(row.subjects))

@@ -9,7 +9,7 @@ import yinsi.storage.audit_tables  # registers the audit-log tables on Base.meta
 import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected-identifier tables)
 import yinsi.storage.notify_tables as _notify_tables  # registers the outbox and verification-code tables
 import yinsi.storage.rights_tables as _rights_tables  # registers the rights-request tables
-import yinsi.storage.staff_tables as _staff_tables  # noqa: F401  (registers the staff, approval and alert tables)
+import yinsi.storage.staff_tables as _staff_tables  # registers the staff, session, approval and alert tables
 from yinsi.storage import consent_tables  # noqa: F401  (registers the ledger tables on Base.metadata)
 from yinsi.storage.engine import display_url, make_engine, make_session_factory, parse_url, ping
 from yinsi.storage.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaNotCurrent, StorageError
@@ -20,6 +20,7 @@ from yinsi.storage.uow import UnitOfWork
 
 _notify_tables.register_rotation_columns()
 _rights_tables.register_rotation_columns()
+_staff_tables.register_rotation_columns()
 
 __all__ = [
     "Base",

@@ -214,3 +214,14 @@ class ActivityAlertRow(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(STAFF_ID_LEN))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(String(REASON_LEN))
+
+
+#: The field name the TOTP secrets' tokens are bound to.
+TOTP_FIELD = "staff.totp_secret"
+
+
+def register_rotation_columns() -> None:
+    """Put the encrypted TOTP secrets in the key-rotation registry (``yinsi keys rotate``)."""
+    from yinsi.protect.rotation import EncryptedColumn, register_encrypted_column
+
+    register_encrypted_column(EncryptedColumn("staff", "totp_secret_encrypted", field=TOTP_FIELD))
