@@ -17,7 +17,8 @@ def test_lint_exits_1_on_errors_and_json_lists_file_rule_severity_path_message()
     result = runner.invoke(app, ["policy", "lint", "--json", str(POLICIES / "58jingxuan-2021.yaml")])
     assert result.exit_code == 1
     rows = json.loads(result.stdout)
-    assert all(set(r) == {"file", "rule", "severity", "path", "message"} for r in rows)
+    assert all(set(r) == {"file", "rule", "rule_url", "severity", "path", "message"} for r in rows)
+    assert all(r["rule_url"] == f"/api/v1/rules/{r['rule']}" for r in rows)
     assert {"rule": "N8", "severity": "error", "path": "version.effective_date"}.items() <= next(
         r for r in rows if r["rule"] == "N8" and r["severity"] == "error").items()
 
@@ -46,6 +47,7 @@ def test_diff_json_contract_on_the_two_weiliaoke_versions() -> None:
     change = next(c for c in data["changes"] if c["path"] == "response_time.days")
     assert (change["before"], change["after"], change["criteria"]) == (7, 15, [4])
     assert any(r["consent"] == "separate" for r in data["reconsent"])
+    assert all(r["rule_url"] == f"/api/v1/rules/{r['rule']}" for r in data["reconsent"])
 
 
 def test_invalid_declaration_gives_file_line_and_exit_code_without_traceback(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from yinsi.cli.apps import app, console, exit_on
 from yinsi.domain.consent import STATUS_ZH, ConsentRejected, EventType, PermissionEventType
 from yinsi.domain.gate import Decision
 from yinsi.domain.taxonomy import ACTION_ZH, LEGAL_BASIS_ZH, Action, ConsentKind
+from yinsi.rules import add_rule_urls
 from yinsi.services.consent import ConsentService, NoPublishedPolicy
 from yinsi.storage.errors import StorageError
 
@@ -146,7 +147,7 @@ def permission_ask(tenant: str, subject: str, device: str, permission: str,
     with _service(url) as svc:
         d = svc.may_ask(tenant, subject, device, permission, at=_time(at), quiet_hours=quiet_hours)
     if as_json:
-        print(json.dumps({"allowed": d.allowed, "rule": d.rule, "message": d.message}, ensure_ascii=False))
+        print(json.dumps(add_rule_urls({"allowed": d.allowed, "rule": d.rule, "message": d.message}), ensure_ascii=False))
     else:
         console.print(("[green]可以申请[/green]：" if d.allowed else "[red]不得申请[/red]：") + escape(d.message))
     raise typer.Exit(0 if d.allowed else 1)
@@ -184,9 +185,11 @@ def gate_check(
         d = svc.check(tenant, subject, action, feature=feature, purpose=purpose, items=item, recipient=recipient,
                       destination=destination, device=device, actor=actor, at=_time(at))
     if as_json:
-        print(json.dumps(d.to_json(), ensure_ascii=False))
+        print(json.dumps(add_rule_urls(d.to_json()), ensure_ascii=False))
     else:
         print_decision(d, action)
+        if d.missing or d.reasons:
+            console.print("  规则的义务与法律出处：yinsi rules 规则编号（如 yinsi rules C4）", highlight=False)
     raise typer.Exit(0 if d.allowed else 1)
 
 

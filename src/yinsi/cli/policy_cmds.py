@@ -16,6 +16,7 @@ from yinsi.domain.changes import CRITERIA_ZH, Change, PolicyDiff, diff_declarati
 from yinsi.domain.lint import SEVERITY_ZH, lint_declaration
 from yinsi.domain.policy import Declaration
 from yinsi.domain.taxonomy import taxonomy
+from yinsi.rules import add_rule_urls
 
 
 @policy_app.command("validate")
@@ -108,7 +109,9 @@ def policy_diff(
     """对比两个版本：列出每处变更，按六项重大变更情形分类，并给出需要重新取得的同意。"""
     result = diff_declarations(_load_or_exit(old), _load_or_exit(new))
     if as_json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        data = result.to_json()
+        add_rule_urls(data["reconsent"])  # only there: changed values are declaration content, left as they are
+        print(json.dumps(data, ensure_ascii=False, indent=2))
         return
     print_diff(result)
 
@@ -174,7 +177,7 @@ def policy_lint(
         rows.extend({"file": str(f), **asdict(x)} for x in lint_declaration(decl))
     errors = sum(1 for r in rows if r["severity"] == "error")
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json.dumps(add_rule_urls(rows), ensure_ascii=False, indent=2))
     else:
         print_findings(rows)
         warnings = sum(1 for r in rows if r["severity"] == "warning")
@@ -193,3 +196,5 @@ def print_findings(rows: list[dict[str, str]]) -> None:
                       f"[{style[r['severity']]}]{SEVERITY_ZH[r['severity']]}[/]",
                       escape(r["path"]), escape(r["message"]))
     console.print(table)
+    if rows:
+        console.print("规则的义务与法律出处：yinsi rules 规则编号（如 yinsi rules N1）", highlight=False)

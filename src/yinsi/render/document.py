@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from yinsi.domain.policy import CHANNEL_KIND_ZH, RIGHT_ZH, Channel, Declaration, Feature, RightKind
 from yinsi.domain.taxonomy import LEGAL_BASIS_ZH, LegalBasis, Permission, taxonomy
 from yinsi.render import labels
+from yinsi.render.links import rule_links
 from yinsi.render.lists import ItemRef, build_lists, item_ref
 
 # (anchor, title) of the top-level sections, in order; the table of contents is built from this.
@@ -129,6 +130,8 @@ def _env(fmt: str) -> Environment:
     )
     env.filters["md"] = md_escape
     env.filters["item_ref"] = item_ref
+    if fmt == "html":
+        env.filters["rule_links"] = rule_links  # rule IDs link to the catalogue (/api/v1/rules/<id>)
     env.globals.update(_globals())
     return env
 
