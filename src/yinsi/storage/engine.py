@@ -62,11 +62,15 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url``.
 
     SQLite: the database file's directory is created and foreign keys are enforced. Server databases:
-    connections are checked before use and time out after ``CONNECT_TIMEOUT`` seconds.
+    connections are checked before use and time out after ``CONNECT_TIMEOUT`` seconds. Errors never show
+    the statement's parameters (``hide_parameters``), which may be personal information.
     """
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    # A database error's text never carries the statement's parameters (they may be PI: phone numbers,
+    # subject ids); the SQL itself is still shown.
+    kwargs.setdefault("hide_parameters", True)
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
