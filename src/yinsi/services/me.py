@@ -319,6 +319,27 @@ class MeService:
             raise PersonError("request_rejected", str(exc)) from None
         return self.request(who, rid)
 
+    def verify(self, who: PersonPrincipal, request_id: str) -> dict[str, Any]:
+        """Verify the identity of one's own request taken in elsewhere (e.g. through the app's intake) with
+        the session itself, for the reasons given in :meth:`submit` (R8)."""
+        from yinsi.rights.service import RequestError
+
+        v = self._own(who, request_id)
+        if State(v.state) is not State.UNVERIFIED:
+            raise PersonError("already_verified", f"请求处于「{STATE_ZH[State(v.state)]}」状态，无需再核验身份", status=409)
+        how = SESSION_METHOD_ZH.get(who.method)
+        if how is None:
+            raise PersonError("session_not_verifying", "本次登录方式不能用于核验身份，请通过验证码登录后再试", status=409,
+                              rule="R8")
+        if RequestType(v.type) is RequestType.DECEASED:
+            raise PersonError("relative_request_needs_staff", "近亲属请求须由工作人员核验证明材料（PIPL 49）",
+                              status=409, rule="R6")
+        try:
+            self.rights.mark_verified(who.tenant, request_id, "requester", f"本人已登录的会话（{how}）")
+        except RequestError as exc:
+            raise PersonError("request_rejected", str(exc), status=409) from None
+        return self.request(who, request_id)
+
     def _own(self, who: PersonPrincipal, request_id: str) -> Any:
         """The request view if it is one of the principal's own requests, else "not found" (404)."""
         if not request_id or len(request_id) != 36:
