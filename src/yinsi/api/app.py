@@ -231,5 +231,7 @@ def _version() -> str:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory yinsi.api.app:app_from_env`` (several worker processes)."""
+    """Factory for ``uvicorn --factory yinsi.api.app:app_from_env`` (``yinsi serve``, also in each of several
+    worker processes)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return create_app(ApiSettings.from_env())
