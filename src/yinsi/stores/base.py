@@ -15,7 +15,7 @@ A connector works on one store of a data map and on ``Location``s of that store 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -155,6 +155,18 @@ def resolve_attributes(datamap: DataMap, subject: str, urls: Mapping[str, str], 
     return sql.subject_attributes(subj, subject)
 
 
+def find_subjects(datamap: DataMap, kind: str, attribute: str, values: Sequence[str], urls: Mapping[str, str], *,
+                  limit: int = 2) -> list[str]:
+    """The keys of at most ``limit`` subjects of ``kind`` whose attribute (e.g. ``phone``) equals one of
+    ``values`` (the forms an address may be stored in), read from the subject's table in its SQL store."""
+    subj = datamap.subject(kind)
+    if subj is None:
+        raise StoreUnavailable(f"数据地图中没有主体 {kind!r}")
+    if attribute not in subj.attributes:
+        return []
+    return _sql_connector(datamap, subj.store, urls).subjects_with(subj, attribute, values, limit=limit)
+
+
 def _sql_connector(datamap: DataMap, store_id: str, urls: Mapping[str, str]) -> SqlConnector:
     from yinsi.stores.sql import SqlConnector
 
@@ -204,6 +216,7 @@ __all__ = [
     "Row",
     "StoreUnavailable",
     "connector_for",
+    "find_subjects",
     "is_pseudonym_shaped",
     "resolve_attributes",
     "sql_erase_mode",

@@ -375,6 +375,21 @@ class SqlConnector:
             return {}
         return {name: str(row[name]) for name in subject.attributes if row[name] is not None}
 
+    def subjects_with(self, subject: Subject, attribute: str, values: Sequence[str], *, limit: int = 2) -> list[str]:
+        """The keys (as text) of at most ``limit`` subjects whose ``attribute`` column equals one of
+        ``values`` (the reverse of ``subject_attributes``: who has this phone number on record)."""
+        column = subject.attributes.get(attribute)
+        if column is None or not values:
+            return []
+        t = self.table(subject.table)
+        key, col = t.c[subject.key], t.c[column]
+        wanted = [v for v in (_coerce(col, value) for value in dict.fromkeys(values)) if v is not _NO_MATCH]
+        if not wanted:
+            return []
+        with self.engine.connect() as conn:
+            found = conn.execute(select(key).where(col.in_(wanted)).distinct().limit(limit)).scalars().all()
+        return [str(k) for k in found]
+
     def close(self) -> None:
         """Nothing to release: engines are shared per URL (``dispose_engines`` closes them)."""
 
