@@ -52,6 +52,8 @@ class DemoSetup:
     agent_id: int
     sms_outbox: Path
     staff: list[DemoStaff] = field(default_factory=list)
+    #: the administrator's session used for seeding (token, principal); only with ``keep_admin_session``
+    admin_session: tuple[str, Any] | None = None
 
 
 class DemoDirError(RuntimeError):
@@ -70,9 +72,11 @@ def reset_dir(directory: Path) -> Path:
     return directory
 
 
-def prepare(directory: Path, *, policies: Path | None = None) -> DemoSetup:
+def prepare(directory: Path, *, policies: Path | None = None, keep_admin_session: bool = False) -> DemoSetup:
     """Seed a fresh demo data directory. Sets ``YINSI_DATA_DIR`` to it (the master key, the default SQLite
-    database and the SMS outbox live there) and clears ``YINSI_DATABASE_URL`` for this process."""
+    database and the SMS outbox live there) and clears ``YINSI_DATABASE_URL`` for this process. The
+    administrator's seeding session is ended unless ``keep_admin_session`` (tests: a TOTP code is accepted
+    only once, so a second login in the same 30 seconds would fail)."""
     import pyotp
     from sqlalchemy import text
 
@@ -120,9 +124,11 @@ def prepare(directory: Path, *, policies: Path | None = None) -> DemoSetup:
     try:
         admin_password = _password()
         _, admin_secret = staff_svc.bootstrap(TENANT, "admin", "演示管理员", admin_password)
-        _, admin = staff_svc.login(TENANT, "admin", admin_password, pyotp.TOTP(admin_secret).now())
+        admin_token, admin = staff_svc.login(TENANT, "admin", admin_password, pyotp.TOTP(admin_secret).now())
         dpo_password = _password()
         dpo_secret = staff_svc.create_account(admin, "dpo", "演示个人信息保护负责人", ["privacy_officer"], dpo_password)
+        if not keep_admin_session:
+            staff_svc.logout(admin_token)
     finally:
         staff_svc.close()
     keys = ApiKeyService(url)
@@ -136,6 +142,7 @@ def prepare(directory: Path, *, policies: Path | None = None) -> DemoSetup:
         sms_outbox=data / "sms-outbox" / SMS_OUTBOX_FILE,
         staff=[DemoStaff("admin", "演示管理员", "administrator", "管理员", admin_password, admin_secret),
                DemoStaff("dpo", "演示个人信息保护负责人", "privacy_officer", "个人信息保护负责人", dpo_password, dpo_secret)],
+        admin_session=(admin_token, admin) if keep_admin_session else None,
     )
 
 

@@ -152,15 +152,16 @@ def staff_token(cookie: str | None, credentials: HTTPAuthorizationCredentials | 
 
 
 def check_staff(principal: StaffPrincipal, action: Any) -> None:
-    """The role check (S3) and the second factor for roles that see PI (S1); AuthError 403 otherwise."""
-    from yinsi.staff.roles import OPERATOR_ROLES, PI_ACTIONS, RIGHTS, Role, StaffAction
+    """The role check (S3), and a second factor for actions and roles that need one; AuthError 403 otherwise."""
+    from yinsi.staff import roles as staff_roles
 
-    act = StaffAction(action)
-    roles = {Role(r) for r in principal.roles if r in Role.__members__.values()}
-    if not any(act in RIGHTS[r] for r in roles):
+    act = staff_roles.StaffAction(action)
+    roles = {staff_roles.Role(r) for r in principal.roles if r in staff_roles.Role.__members__.values()}
+    if not any(act in staff_roles.RIGHTS[r] for r in roles):
         raise AuthError("staff_forbidden", f"您的角色无权{act.label}（最小权限）", status=403, rule="S3")
-    if not principal.mfa and (act in PI_ACTIONS or roles & OPERATOR_ROLES):
-        raise AuthError("mfa_required", "可接触个人信息的角色须以动态口令（第二因素）登录", status=403, rule="S1")
+    second: frozenset[Any] = getattr(staff_roles, "SECOND_FACTOR_ACTIONS", staff_roles.PI_ACTIONS)
+    if not principal.mfa and (act in second or any(staff_roles.RIGHTS[r] & second for r in roles)):
+        raise AuthError("mfa_required", "此操作须以动态口令（第二因素）登录后进行", status=403, rule="S3")
 
 
 @functools.cache

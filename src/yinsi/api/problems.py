@@ -87,6 +87,9 @@ def response(p: ApiProblem, request: Request | None = None) -> JSONResponse:
     return JSONResponse(body(p, rid), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers or None)
 
 
+_SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
 # --- keeping PI out of messages ----------------------------------------------------------------------------
 _PI_PATTERNS = (
     re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # e-mail
@@ -102,32 +105,42 @@ def mask_pi(text: str) -> str:
     return text
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
+#: Fields whose values are PI or secrets: never repeated in a problem, whatever they look like.
+_PI_FIELDS = frozenset({"subject", "contact", "requester", "device", "actor", "password", "code", "token", "totp",
+                        "id_number", "birth_date", "challenge_id", "staff_id", "name", "reason", "text", "question",
+                        "value", "values", "changes", "relation", "disclosures"})
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")
+
+
+def _strings(value: Any, sensitive: bool = False) -> Iterable[tuple[str, bool]]:
+    """(text, sensitive) for every string in a JSON value; keys are texts too unless they are plain names."""
+    if isinstance(value, Mapping):
         for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
+            key = str(k)
+            if not _SAFE_LOC.match(key):
+                yield key, True
+            yield from _strings(v, sensitive or key in _PI_FIELDS)
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from _strings(v)
+            yield from _strings(v, sensitive)
     elif value is not None and not isinstance(value, bool):
-        yield str(value)
+        yield str(value), sensitive
 
 
 def request_inputs(request: Request | None) -> set[str]:
-    """Every value the caller sent: path parameters, query values, the JSON body's strings and keys."""
+    """The values the caller sent that must not come back in a problem: those of PI fields (a subject, a
+    contact, a password…) and any other that is not a plain identifier (a phone number, a name, an e-mail
+    address are not; ``customer_chat`` or ``item:customer_chat:location.precise`` are, and may be quoted)."""
     if request is None:
         return set()
-    values: set[str] = set()
-    values.update(str(v) for v in request.path_params.values())
-    values.update(request.query_params.values())
+    found: list[tuple[str, bool]] = [(str(v), k in _PI_FIELDS) for k, v in request.path_params.items()]
+    found += [(v, k in _PI_FIELDS) for k, v in request.query_params.multi_items()]
     raw = getattr(request, "_body", None)
     if raw:
         with contextlib.suppress(ValueError, UnicodeDecodeError):
-            values.update(_strings(json.loads(raw)))
-    return {v for v in values if len(v.strip()) >= 2}
+            found += list(_strings(json.loads(raw)))
+    return {text for text, sensitive in found
+            if len(text.strip()) >= 2 and (sensitive or not _IDENTIFIER.match(text))}
 
 
 def scrub(message: str, request: Request | None) -> str:
@@ -153,7 +166,6 @@ def _request_id(request: Request) -> str | None:
 
 
 # --- validation errors --------------------------------------------------------------------------------------
-_SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 _VALIDATION_ZH: dict[str, str] = {
     "missing": "缺少必填项", "string_too_long": "过长", "string_too_short": "过短", "too_long": "条目过多",
     "too_short": "条目过少", "string_type": "应为字符串", "int_type": "应为整数", "int_parsing": "应为整数",
