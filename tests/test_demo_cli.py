@@ -7,6 +7,7 @@ shows as erased.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def test_the_demo_runs_end_to_end_and_its_claims_hold(tmp_path: Path) -> None:
     assert "六、权利请求" in text
     assert "此前闸门允许使用其手机号营销，此后拒绝" in text and "PIPL 44" in text  # the restriction, enforced
     assert "status=cancelled" in text and "业务表中剩余行 0" in text
+    # staff steps are done by real demo accounts that logged in (password and TOTP), named in the audit log
+    assert "以真实账号登录" in text and "demo-po" in text
+    audit = cli("audit", "show", "--tenant", "weiliaoke", "--limit", "500", "--json")
+    actors = {e["actor"] for e in json.loads(audit.stdout)}
+    assert {"demo-po", "demo-cs"} <= actors and "客服小王" not in actors
     # what the demo printed about the cancelled agent holds in its database
     app_db = tmp_path / "yinsi-data" / "demo-app.db"
     con = sqlite3.connect(app_db)
@@ -37,6 +43,9 @@ def test_the_demo_runs_end_to_end_and_its_claims_hold(tmp_path: Path) -> None:
     finally:
         con.close()
     assert list((tmp_path / "out").glob("copy-*.zip")), "the copy package is handed over as a zip"
+    # run again on the same data directory: the demo accounts log in again
+    again = out(cli("demo"))
+    assert "以真实账号登录" in again and "业务表中剩余行 0" in again and "Traceback" not in again
     after = {k for k in client.scan_iter(match="yinsi-demo-*", count=1000)}
     assert after <= before, "the demo removes the Redis keys it created"
     client.close()

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from tests.staff_login import Team, make_team
 from tests.test_notify import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or
 if _WORKER > 4:
     raise RuntimeError("test_rights_cli has Redis DBs 11-15 for at most 5 pytest-xdist workers")
 REDIS_URL = os.environ.get("YINSI_TEST_RIGHTS_CLI_REDIS_URL", f"redis://127.0.0.1:6379/{11 + _WORKER}")
+STAFF = {"po1": ["privacy_officer"], "cs1": ["customer_service"]}
 USERS = 200  # enough for seed 2022 to give agents with every kind of row and a pending sms code
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -71,6 +73,20 @@ class Cli:
 
     def json(self, *args: str, code: int | None = 0) -> Any:
         return json.loads(self(*args, "--json", code=code).stdout)
+
+    def acting_as(self, team: Team, staff_id: str) -> Cli:
+        """The same CLI run by a logged-in member of staff (their session token in YINSI_STAFF_TOKEN)."""
+        return Cli({**self.env, **team.env(staff_id)}, self.cwd)
+
+    def team(self, tenant: str = TENANT) -> Team:
+        """Real staff accounts of ``tenant`` in this CLI's database: an administrator, a privacy officer
+        (``po1``) and customer service (``cs1``), logged in."""
+        return make_team(None, tenant, STAFF, environ=self.yinsi_environ())
+
+    def yinsi_environ(self) -> dict[str, str | None]:
+        """The Yinsi variables of this CLI's environment, for doing in-process what it would do."""
+        keys = ("YINSI_DATA_DIR", "YINSI_DATABASE_URL", "YINSI_MASTER_KEY", "YINSI_MASTER_KEY_FILE")
+        return {k: self.env.get(k) for k in keys}
 
 
 def out(p: subprocess.CompletedProcess[str]) -> str:
@@ -121,6 +137,12 @@ class World:
     phone: str
     name: str
     datamap: dict[str, Any] = field(repr=False)
+    team: Team | None = field(default=None, repr=False)
+
+    def staff(self, staff_id: str = "po1") -> Cli:
+        """The CLI run by a logged-in member of the tenant's staff."""
+        assert self.team is not None
+        return self.cli.acting_as(self.team, staff_id)
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         con = sqlite3.connect(self.db)
@@ -200,6 +222,7 @@ class Template:
 
     root: Path
     keys: list[tuple[str, int, bytes]]  # Redis key, milliseconds to live (0: none), DUMP payload
+    team: Team  # staff accounts in the template's Yinsi database (copied with it)
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +241,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     cli("demo-app", "create", "--url", url)
     cli("demo-app", "seed", "--users", str(USERS), "--url", url, "--redis", REDIS_URL, "--seed", "2022")
     cli("policy", "publish", str(POLICY))
+    team = cli.team()
     import redis
 
     raw = redis.Redis.from_url(REDIS_URL)
@@ -225,7 +249,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     raw.close()
     client.flushdb()
     client.close()
-    yield Template(root, keys)
+    yield Template(root, keys, team)
 
 
 @pytest.fixture
@@ -251,7 +275,7 @@ def world(tmp_path: Path, template: Template) -> Iterator[World]:
                                   "YINSI_DATAMAP": str(MAP), "YINSI_SMTP_HOST": "127.0.0.1",
                                   "YINSI_SMTP_PORT": str(smtp.port)})
         datamap = yaml.safe_load(MAP.read_text(encoding="utf-8"))
-        w = World(cli, db, client, smtp, 0, "", "", datamap)
+        w = World(cli, db, client, smtp, 0, "", "", datamap, template.team)
         # The person: an agent with orders, invoices, login logs, bindings, chat messages, Redis sessions and
         # a pending sms code — chosen by SQL and Redis, not by the program.
         candidates = []
@@ -302,7 +326,11 @@ def test_copy_request_exports_every_pi_value_of_the_agent(world: World) -> None:
     package = Path(v["result"]["package"])
 
     zip_path = w.cli.cwd / "x.zip"
-    cli("request", "export", TENANT, rid, "--output", str(zip_path))
+    # decrypting the package is a staff action: nobody without a login, and only a privacy officer
+    assert "未登录" in out(cli("request", "export", TENANT, rid, "--output", str(zip_path), code=1))
+    p = w.staff("cs1")("request", "export", TENANT, rid, "--output", str(zip_path), code=1)
+    assert "S3" in out(p) and not zip_path.exists()
+    w.staff("po1")("request", "export", TENANT, rid, "--output", str(zip_path))
     with zipfile.ZipFile(zip_path) as z:
         names = set(z.namelist())
         assert {"personal_information.json", "personal_information.csv", "personal_information.html"} <= names
@@ -346,7 +374,7 @@ def test_correction_updates_every_mapped_location_and_refuses_an_invalid_phone(w
         # basic.name is also in the marketing team's prize shipping sheet (a manual system of the map)
         pending = [s["key"] for s in v["steps"] if s["status"] == "manual_pending"]
         assert pending and all("prize_shipping_sheet" in k for k in pending), pending
-        cli("request", "complete", TENANT, rid, "--as", "张三", "--note", "寄送表已更正")
+        w.staff("po1")("request", "complete", TENANT, rid, "--note", "寄送表已更正")
         v = cli.json("request", "show", TENANT, rid)
     assert v["state"] == "completed", v
 
@@ -393,7 +421,7 @@ def test_restriction_refuses_processing_at_the_gate_until_lifted(world: World) -
     assert cli.json("request", "run", TENANT, rid)["state"] == "completed"
     refused = cli.json(*gate, code=1)
     assert refused["allowed"] is False and [r["rule"] for r in refused["reasons"]] == ["N4"]
-    p = cli("request", "lift-restriction", TENANT, rid, "--as", "客服小王", "--note", "本人申请解除，工单 GD-7")
+    p = w.staff("po1")("request", "lift-restriction", TENANT, rid, "--note", "本人申请解除，工单 GD-7")
     assert "已解除限制" in out(p)
     assert cli.json(*gate)["allowed"] is True
     p = cli("request", "submit", TENANT, subject, "restriction", "--feature", "no_such_function", code=1)
@@ -432,7 +460,9 @@ def test_cancellation_erases_holds_notifies_and_verifies(world: World) -> None:
     pending = [s["key"] for s in v["steps"] if s["status"] == "manual_pending"]
     assert any("wuba_auth_face" in k for k in pending), pending
     day_before = beijing_today()
-    cli("request", "complete", TENANT, rid, "--as", "张三", "--note", "58同城工单 WB-20260213-1 已完成；寄送表已删除")
+    cli("request", "complete", TENANT, rid, "--note", "已完成", code=1)  # nobody logged in
+    w.staff("cs1")("request", "complete", TENANT, rid, "--note", "已完成", code=1)  # not a privacy officer
+    w.staff("po1")("request", "complete", TENANT, rid, "--note", "58同城工单 WB-20260213-1 已完成；寄送表已删除")
     day_after = beijing_today()
     v = cli.json("request", "show", TENANT, rid)
     assert v["state"] == "completed", v
@@ -453,7 +483,7 @@ def test_cancellation_erases_holds_notifies_and_verifies(world: World) -> None:
     assert {k for k in others if not w.redis.exists(k)} == set()
 
     # --- the legal-hold vault: exactly the agent's orders, invoices and login logs ---
-    holds = [h for h in cli.json("request", "holds", TENANT) if h["request"] == v["id"]]
+    holds = [h for h in w.staff("po1").json("request", "holds", TENANT) if h["request"] == v["id"]]
     days = {"orders": 1095, "invoices": 1825, "login_logs": 180}
     for table, ids in held_before.items():
         mine_h = [h for h in holds if h["location"].startswith(f"app_db.{table}#")]
@@ -551,13 +581,19 @@ def test_show_under_another_tenant_is_not_found(cli: Cli) -> None:
         p = cli("request", "show", "jikeanjia", ref, code=1)
         assert "没有编号" in out(p)
         assert "u-iso" not in p.stdout
-    # nor can another tenant act on it or list it
-    for args in (["withdraw"], ["export", "--output", str(cli.cwd / "leak.zip")],
-                 ["refuse", "--ground", "trade_secret", "--detail", "x", "--as", "王五"]):
-        p = cli("request", args[0], "jikeanjia", rid, *args[1:], code=1)
-        assert "没有编号" in out(p), args
-    p = cli("request", "holds", "jikeanjia", "--request", rid, code=1)
+    # nor can another tenant act on it or list it; its staff are not another tenant's
+    p = cli("request", "withdraw", "jikeanjia", rid, code=1)
     assert "没有编号" in out(p)
+    cli("policy", "publish", str(ROOT / "policies" / "jikeanjia-2020.yaml"))
+    other = cli.acting_as(cli.team("jikeanjia"), "po1")
+    mine = cli.acting_as(cli.team(), "po1")
+    for args in (["export", "jikeanjia", rid, "--output", str(cli.cwd / "leak.zip")],
+                 ["refuse", "jikeanjia", rid, "--ground", "trade_secret", "--detail", "x"],
+                 ["holds", "jikeanjia", "--request", rid]):
+        p = other("request", *args, code=1)
+        assert "没有编号" in out(p), args
+        p = mine("request", *args, code=1)
+        assert "租户隔离" in out(p), args
     assert not (cli.cwd / "leak.zip").exists()
     assert cli.json("request", "list", "jikeanjia") == []
     assert cli.json("request", "show", TENANT, rid)["state"] == "unverified"
@@ -565,12 +601,18 @@ def test_show_under_another_tenant_is_not_found(cli: Cli) -> None:
 
 def test_refusal_needs_a_detail_and_is_shown_with_its_rule(cli: Cli) -> None:
     rid = rid_of(cli, "u-refuse", "access")
-    p = cli("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--as", "王五", code=2)
+    p = cli("request", "refuse", TENANT, rid, "--ground", "trade_secret", code=2)
     assert "--detail" in out(p)
     assert cli.json("request", "show", TENANT, rid)["state"] == "unverified"
 
     detail = "所请求的推荐算法参数属于商业秘密"
-    cli("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail, "--as", "王五")
+    p = cli("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail, code=1)
+    assert "未登录" in out(p)
+    team = cli.team()
+    p = cli.acting_as(team, "cs1")("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail,
+                                   code=1)
+    assert "S3" in out(p) and "处理个人权利请求" in out(p)
+    cli.acting_as(team, "po1")("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail)
     v = cli.json("request", "show", TENANT, rid)
     assert v["state"] == "refused"
     assert detail in v["refusal"] and "R7" in v["refusal"] and "商业秘密" in v["refusal"]

@@ -184,6 +184,21 @@ def _rights_demo(url: str, out: Path) -> None:
     console.print(f"\n[bold]六、权利请求：在演示应用的真实数据库中执行[/bold]（{app_db}）")
     if not redis_url:
         console.print("  [yellow]Redis 不可用[/yellow]：本次演示不含会话与验证码缓存（设置 WEILIAOKE_REDIS_URL 后重试）")
+    from yinsi.auth.demo_staff import DEMO_PASSWORD, DemoStaffUnavailable, demo_login, ensure_demo_staff
+    from yinsi.auth.staff import StaffAuthService
+    from yinsi.staff import actions
+    from yinsi.staff.service import StaffService
+
+    with StaffAuthService(url) as auth:
+        try:
+            team = ensure_demo_staff(auth, "weiliaoke", data_dir())
+        except DemoStaffUnavailable as exc:
+            console.print(f"  [yellow]跳过[/yellow]：{exc}")
+            return
+        po_token, po = demo_login(auth, team, "demo-po")
+        cs_token, cs_agent = demo_login(auth, team, "demo-cs")
+    console.print(f"  工作人员以真实账号登录（口令 {DEMO_PASSWORD} 加动态验证码，账号见 {team.path}）："
+                  "个人信息保护负责人 demo-po，客服 demo-cs")
     engine = make_engine(app_url)
     demo_app.create_schema(engine)
     demo_app.seed(app_url, 20, 2022, redis_url=redis_url or None, redis_prefix=prefix)
@@ -194,6 +209,7 @@ def _rights_demo(url: str, out: Path) -> None:
     tenant, who = "weiliaoke", str(agent)
     phone = data_dir() / "demo-phone"  # the person's phone: the development SMS gateway writes here
     with RightsService(url, datamaps={tenant: dm}, store_urls=urls, channels={"sms": FileSmsChannel(phone)}) as svc:
+        staff = StaffService(svc.sessions, svc.audit.log, None, clock=svc.clock)
         rid = svc.submit(tenant, who, RequestType.COPY)
         challenge = svc.send_code(tenant, rid, "sms")
         console.print(f"1）置业顾问 {agent} 申请复制个人信息；{challenge.notice_zh}")
@@ -202,11 +218,11 @@ def _rights_demo(url: str, out: Path) -> None:
         console.print(f"   输入验证码：{svc.check_code(tenant, rid, code).reason_zh}")
         state = svc.run(tenant, rid, "yinsi demo")
         view = svc.show(tenant, rid)
-        package = svc.export(tenant, rid, out / f"copy-{agent}.zip")
+        package = actions.export_package(po, staff, svc, rid, out / f"copy-{agent}.zip")
         result = view.result or {}
         console.print(f"   {STATE_ZH[state]}：{result.get('values')} 项数据、{len(result.get('items', []))} 类个人信息"
                       f" → {package}（JSON、CSV、中文网页）；另有 {len(result.get('excluded', []))} 个外部系统由人工调取")
-        svc.complete_manual(tenant, rid, "客服小王", "已从外部系统调取并交付")
+        actions.complete_manual_step(po, staff, svc, rid, "已从外部系统调取并交付")
 
         cs = svc.consents
         for scope in ("policy", "feature:marketing"):
@@ -214,22 +230,22 @@ def _rights_demo(url: str, out: Path) -> None:
         ask = {"feature": "marketing", "items": ["contact.mobile"], "actor": "yinsi demo"}
         before = cs.check(tenant, who, "use", **ask)
         rid = svc.submit(tenant, who, RequestType.RESTRICTION, details={"features": ["marketing"]})
-        svc.mark_verified(tenant, rid, "客服小王", "当面核对身份证件")
+        actions.verify_in_person(cs_agent, staff, svc, rid, "当面核对身份证件")
         svc.run(tenant, rid, "yinsi demo")
         after = cs.check(tenant, who, "use", **ask)
         console.print(f"2）同一人要求限制营销活动的处理：此前闸门{'允许' if before.allowed else '拒绝'}使用其手机号营销，"
                       f"此后{'允许' if after.allowed else '拒绝'}——{after.reasons[0].message if after.reasons else ''}")
-        svc.lift_restriction(tenant, rid, "客服小王", "本人申请解除")
+        actions.lift_restriction(po, staff, svc, rid, "本人申请解除")
 
         rid = svc.submit(tenant, who, RequestType.CANCEL_ACCOUNT)
-        svc.mark_verified(tenant, rid, "客服小王", "当面核对身份证件")
+        actions.verify_in_person(cs_agent, staff, svc, rid, "当面核对身份证件")
         svc.confirm(tenant, rid)
         console.print(f"3）同一人申请注销账号，已核验并确认（不可撤回）；截止 {svc.show(tenant, rid).due_date}")
         state = svc.run(tenant, rid, "yinsi demo")
         pending = [st for st in svc.show(tenant, rid).steps if st["status"] == "manual_pending"]
         console.print(f"   自动部分已删除并回读核实，{len(pending)} 个外部系统等待人工：" +
                       "；".join(str((st["detail"] or {}).get("who")) for st in pending))
-        state = svc.complete_manual(tenant, rid, "运营专员", "外部系统已删除（工单 WB-1）")
+        state = actions.complete_manual_step(po, staff, svc, rid, "外部系统已删除（工单 WB-1）")
         view = svc.show(tenant, rid)
         r = view.result or {}
         console.print(f"   {STATE_ZH[state]}：{r.get('verified_locations')} 个位置回读核实无残留；"
@@ -241,6 +257,9 @@ def _rights_demo(url: str, out: Path) -> None:
                    for t in ("property_bindings", "posts", "orders", "chat_messages", "devices", "login_logs"))
     engine.dispose()
     dispose_engines()
+    with StaffAuthService(url) as auth:
+        auth.logout(po_token)
+        auth.logout(cs_token)
     if redis_url:  # the demo's keys (the other agents' sessions) do not outlive the demo
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))

@@ -1,4 +1,8 @@
-"""``yinsi request``: rights requests from intake to close (docs/rights.md)."""
+"""``yinsi request``: rights requests from intake to close (docs/rights.md).
+
+Staff steps (in-person verification, manual steps, refusal, delivery of a package, identifiers for a manual
+step, lifting a restriction, the legal-hold vault) run as the logged-in member of staff
+(:func:`yinsi.cli.identity.current_staff`) through the role-checked use cases of :mod:`yinsi.staff.actions`."""
 
 from __future__ import annotations
 
@@ -41,6 +45,21 @@ def _store_urls(values: list[str]) -> dict[str, str]:
         k, _, url = v.partition("=")
         out[k.strip()] = url.strip()
     return out
+
+
+@contextmanager
+def _staff_step(url: str | None, tenant: str, datamap: Path | None = None,
+                stores: list[str] | None = None) -> Iterator[tuple[Any, Any, RightsService]]:
+    """The logged-in member of staff of ``tenant`` (or exit 1), a staff service for the role checks and the
+    rights service; a refusal by the role rules exits 1 with its reason and rule."""
+    from yinsi.cli.identity import current_staff
+    from yinsi.staff.errors import StaffError
+    from yinsi.staff.service import StaffService
+
+    me = current_staff(url, tenant)
+    with _service(url, datamap, stores) as svc, exit_on((StaffError, "未获授权", 1)):
+        staff = StaffService(svc.sessions, svc.audit.log, None, clock=svc.clock)
+        yield me, staff, svc
 
 
 @contextmanager
@@ -160,14 +179,22 @@ def request_verify(
     send: str | None = typer.Option(None, "--send", help="发送验证码：sms（账号手机号）或 email"),
     claimed: str | None = typer.Option(None, "--claimed", help="本人填写的手机号/邮箱（须与账号记录一致）"),
     code: str | None = typer.Option(None, "--code", help="本人收到的验证码"),
-    in_person: bool = typer.Option(False, "--in-person", help="由员工当面或凭书面材料核验（须 --as 与 --how）"),
-    actor: str | None = typer.Option(None, "--as", help="核验的员工"),
+    in_person: bool = typer.Option(False, "--in-person", help="由登录的员工当面或凭书面材料核验（须 --how）"),
     how: str | None = typer.Option(None, "--how", help="核验方式，例如“当面核对身份证件”"),
     datamap: Path | None = DATAMAP, store: list[str] = STORES, url: str | None = URL, as_json: bool = JSON,
 ) -> None:
     """核验申请人身份：发送验证码（只发往已掌握的联系方式，R8）、校验验证码，或记录员工核验。"""
     if (send is not None) + (code is not None) + in_person != 1:
         raise typer.BadParameter("请在 --send、--code、--in-person 中选择一项")
+    if in_person:
+        if not how:
+            raise typer.BadParameter("员工核验须写明 --how 核验方式")
+        with _staff_step(url, tenant, datamap, store) as (me, staff, svc):
+            from yinsi.staff import actions
+
+            actions.verify_in_person(me, staff, svc, request_id, how)
+        console.print(f"[green]已核验[/green]：{request_id}")
+        return
     with _service(url, datamap, store) as svc:
         if send is not None:
             challenge = svc.send_code(tenant, request_id, send, claimed=claimed)
@@ -186,10 +213,6 @@ def request_verify(
             else:
                 console.print(("[green]" if result.ok else "[red]") + escape(result.reason_zh), highlight=False)
             raise typer.Exit(0 if result.ok else 1)
-        if not actor or not how:
-            raise RequestError("员工核验须写明 --as 员工 与 --how 核验方式")
-        svc.mark_verified(tenant, request_id, actor, how)
-    console.print(f"[green]已核验[/green]：{request_id}")
 
 
 @request_app.command("confirm")
@@ -310,22 +333,25 @@ def request_overdue(tenant: str, today: str | None = typer.Option(None, "--today
 @request_app.command("refuse")
 def request_refuse(tenant: str, request_id: str, ground: RefusalGround = typer.Option(..., "--ground"),
                    detail: str = typer.Option(..., "--detail", help="向个人说明的具体理由"),
-                   actor: str = typer.Option(..., "--as"), url: str | None = URL) -> None:
-    """拒绝请求：必须给出依据与理由（R7，PIPL 50）。"""
-    with _service(url) as svc:
-        svc.refuse(tenant, request_id, ground, detail, actor)
+                   url: str | None = URL) -> None:
+    """拒绝请求：必须给出依据与理由（R7，PIPL 50）；须由登录的个人信息保护负责人执行。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        actions.refuse_request(me, staff, svc, request_id, ground, detail)
         v = svc.show(tenant, request_id)
     console.print(f"已拒绝：{request_id}；{escape(v.refusal or '')}", highlight=False)
 
 
 @request_app.command("complete")
 def request_complete(tenant: str, request_id: str, note: str = typer.Option(..., "--note", help="处理结果，例如工单回执编号"),
-                     actor: str = typer.Option(..., "--as"),
                      step: str | None = typer.Option(None, "--step", help="只确认此步骤（步骤标识的开头）"),
                      datamap: Path | None = DATAMAP, store: list[str] = STORES, url: str | None = URL) -> None:
-    """确认人工步骤已完成；全部完成后请求继续执行（删除则回读核实后结束）。"""
-    with _service(url, datamap, store) as svc:
-        state = svc.complete_manual(tenant, request_id, actor, note, step=step)
+    """确认人工步骤已完成（登录的个人信息保护负责人）；全部完成后请求继续执行（删除则回读核实后结束）。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant, datamap, store) as (me, staff, svc):
+        state = actions.complete_manual_step(me, staff, svc, request_id, note, step=step)
         svc.deliver(tenant)
     console.print(f"已确认人工步骤：{request_id}；状态：{STATE_ZH[state]}")
 
@@ -333,23 +359,26 @@ def request_complete(tenant: str, request_id: str, note: str = typer.Option(...,
 @request_app.command("lift-restriction")
 def request_lift_restriction(tenant: str, request_id: str,
                              note: str = typer.Option(..., "--note", help="解除的原因，例如本人申请解除的工单编号"),
-                             actor: str = typer.Option(..., "--as", help="解除限制的员工"),
                              url: str | None = URL) -> None:
-    """解除一项已完成的限制处理请求所设的限制（记入同意台账与审计日志）。"""
-    with _service(url) as svc:
-        lifted = svc.lift_restriction(tenant, request_id, actor, note)
+    """解除一项已完成的限制处理请求所设的限制（登录的个人信息保护负责人；记入同意台账与审计日志）。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        lifted = actions.lift_restriction(me, staff, svc, request_id, note)
     console.print(f"已解除限制：{'、'.join(lifted) or '（限制此前已不在生效）'}；处理闸门恢复按同意与法律依据判断")
 
 
 @request_app.command("identifiers")
 def request_identifiers(tenant: str, request_id: str,
-                        actor: str = typer.Option(..., "--as", help="执行人工步骤的员工（须为个人信息保护负责人）"),
                         reason: str = typer.Option(..., "--reason", help="事由，例如在外部系统中删除实名认证记录"),
                         datamap: Path | None = DATAMAP, store: list[str] = STORES, url: str | None = URL,
                         as_json: bool = JSON) -> None:
-    """显示人工步骤所需的主体身份信息（账号编号、手机号等，取自请求的加密执行计划），记入审计日志。"""
-    with _service(url, datamap, store) as svc:
-        values = svc.identifiers(tenant, request_id, actor, reason)
+    """显示人工步骤所需的主体身份信息（账号编号、手机号等，取自请求的加密执行计划），记入审计日志；
+    须由登录的个人信息保护负责人执行。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant, datamap, store) as (me, staff, svc):
+        values = actions.request_identifiers(me, staff, svc, request_id, reason)
     if as_json:
         print(json.dumps(values, ensure_ascii=False))
         return
@@ -360,20 +389,23 @@ def request_identifiers(tenant: str, request_id: str,
 
 @request_app.command("export")
 def request_export(tenant: str, request_id: str, output: Path = typer.Option(..., "--output", "-o"),
-                   actor: str = typer.Option("staff", "--as", help="交付的员工（记入审计日志）"),
                    url: str | None = URL) -> None:
-    """解密查阅/复制/转移请求的个人信息包（zip：JSON、CSV、中文网页），交付本人。"""
-    with _service(url) as svc:
-        path = svc.export(tenant, request_id, output, actor)
+    """解密查阅/复制/转移请求的个人信息包（zip：JSON、CSV、中文网页），交付本人；须由登录的个人信息保护负责人执行。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        path = actions.export_package(me, staff, svc, request_id, output)
     console.print(f"已导出：{path}（仅限交付本人，请勿留存）")
 
 
 @request_app.command("holds")
 def request_holds(tenant: str, request_id: str | None = typer.Option(None, "--request"), url: str | None = URL,
                   as_json: bool = JSON) -> None:
-    """法定保存库中隔离保存的记录（只显示元数据，内容加密）。"""
-    with _service(url) as svc:
-        rows = svc.holds(tenant, request_id)
+    """法定保存库中隔离保存的记录（只显示元数据，内容加密）；须由登录的个人信息保护负责人查看。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        rows = actions.legal_holds(me, staff, svc, request_id)
     if as_json:
         print(json.dumps([{"id": h.id, "request": h.request_id, "location": h.location, "source": h.source_key,
                            "basis": h.basis, "hold_until": h.hold_until.isoformat()} for h in rows], ensure_ascii=False))
