@@ -112,7 +112,8 @@ def server(env: Env, tmp_path: Path) -> Iterator[Server]:
                            store_urls=env.urls, channels={"sms": sms})
     with TestClient(create_app(settings)) as client:
         svc = client.app.state.services  # type: ignore[attr-defined]
-        _, key = svc.api_keys.create_unchecked(TENANT, "测试应用", ["gate", "consent", "permissions", "requests"])
+        _, key = svc.api_keys.create_unchecked(TENANT, "测试应用",
+                                               ["gate", "consent", "permissions", "requests", "subjects"])
         srv = Server(client, env, sms, key)
         auth = svc.staff
         _, srv.totp[ADMIN] = auth.bootstrap(TENANT, ADMIN, "陈管理员", PASSWORD)
