@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-app = typer.Typer(help="Yinsi（隐私）：让隐私政策成真的引擎。", no_args_is_help=True, add_completion=False)
+APP_HELP = "Yinsi（隐私）：让隐私政策成真的引擎。"
+#: Where command modules register their commands; ``yinsi.cli.main.app`` is the entry point that loads them.
+app = typer.Typer(help=APP_HELP, no_args_is_help=True, add_completion=False)
 policy_app = typer.Typer(help="隐私政策声明：校验、渲染、对比、合规检查、发布。", no_args_is_help=True)
 db_app = typer.Typer(help="Yinsi 自身数据库：创建与迁移。", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")

@@ -27,16 +27,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Engine, MetaData, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.orm import Session
 
+from yinsi.protect import keys as _keys  # the module, not its names: keys → storage → this module is a cycle
 from yinsi.protect.crypto import Algorithm, DataKey, decode_text_token, read_header
 from yinsi.protect.errors import InvalidCiphertext, RotationError
-from yinsi.protect.keys import KeyRing, KeyStatus, Purpose
 from yinsi.storage.keys_tables import DataKeyRow, KeyRotationColumnRow, KeyRotationRow
+
+if TYPE_CHECKING:
+    from yinsi.protect.keys import KeyRing
 
 __all__ = [
     "ColumnProgress",
@@ -275,11 +278,11 @@ def rotate_data_key(
             raise RotationError(f"本次轮换还有未完成的列：{names}；请在再次运行时一并给出这些列")
         if targets:
             retiring = session.scalars(
-                select(DataKeyRow).where(DataKeyRow.tenant_id == tenant, DataKeyRow.purpose == Purpose.DATA.value,
-                                         DataKeyRow.status == KeyStatus.RETIRING.value)
+                select(DataKeyRow).where(DataKeyRow.tenant_id == tenant, DataKeyRow.purpose == _keys.Purpose.DATA.value,
+                                         DataKeyRow.status == _keys.KeyStatus.RETIRING.value)
             ).all()
             for key_row in retiring:
-                key_row.status = KeyStatus.RETIRED.value
+                key_row.status = _keys.KeyStatus.RETIRED.value
                 key_row.retired_at = ring.now()
                 result.retired_versions.append(key_row.key_version)
         row.status = "done"
