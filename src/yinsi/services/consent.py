@@ -2,23 +2,31 @@
 
 The gate's decisions are fast because each subject's state is cached in process and invalidated on every
 new event for that subject; within a cached state, decisions for the same request are memoised. Events
-recorded by another process (another app worker, ``yinsi request run``) are seen once the cached state is
-older than ``state_ttl`` seconds (``YINSI_GATE_STATE_TTL``, default 1): that bounds how long a withdrawal
-or a restriction made elsewhere can go unnoticed. A newer published policy version is looked for every
-``policy_ttl`` seconds (``YINSI_GATE_POLICY_TTL``, default 10). Every
-decision is appended to a processing record; records are buffered and written in batches (``flush``,
-and always before ``report`` or ``close``).
+recorded by another process (another app worker, ``yinsi request run``) are seen within ``state_ttl``
+seconds (``YINSI_GATE_STATE_TTL``, default 1): that bounds how long a withdrawal or a restriction made
+elsewhere can go unnoticed. The cache is revalidated per tenant, in bulk, at most once per ``state_ttl``:
+the append-only event tables are asked which of the tenant's subjects have an event after the last cursor
+(their ids), only those subjects' states are read again (in bulk, through Core), and a state read again
+that has not changed keeps its memoised decisions. Birth dates (``subjects``, updated in place) are
+compared in bulk for the subjects decided since the previous revalidation; a subject not decided since
+then has its birth date compared on its next decision. A newer published policy version is looked for
+every ``policy_ttl`` seconds (``YINSI_GATE_POLICY_TTL``, default 10).
+
+Every decision is appended to a processing record. Records are written off the request path by a
+background writer thread (``RecordWriter``): see its documentation for the buffer bound, the flush
+interval, what happens when the buffer is full and what a crash can lose.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -54,8 +62,9 @@ from yinsi.domain.gate import CompiledPolicy, Decision, PromptDecision, Request,
 from yinsi.domain.policy import Declaration
 from yinsi.domain.taxonomy import Action, ConsentKind, taxonomy
 from yinsi.services.audit_trail import AuditTrail
+from yinsi.services.records import RecordWriter
 from yinsi.storage.engine import make_engine, make_session_factory
-from yinsi.storage.ledger import LedgerRepository
+from yinsi.storage.ledger import LedgerRepository, birth_dates_of, changed_subjects, load_states, max_event_ids
 from yinsi.storage.migrate import ensure_current
 from yinsi.storage.repository import PolicyVersionRepository
 
@@ -101,11 +110,43 @@ def _seconds_from_env(name: str, default: float) -> float:
     return ttl
 
 
-@dataclass
+#: How long (seconds) an event may take between getting its id and being committed and still be seen by
+#: the revalidation: each "what changed since" query starts from the cursor of a revalidation at least this
+#: long ago, so an event whose id was taken before a newer one but committed after it is not skipped.
+CHANGE_GRACE = 10.0
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What the gate knows of one tenant's changes: its cursors and when it last looked."""
+
+    checked: float  # the ticker's reading when the tenant was last revalidated
+    cursors: deque[tuple[float, tuple[int, ...]]]  # (ticker reading, highest event ids seen then)
+    gen: int = 0  # incremented by each revalidation
+    current: set[str] = field(default_factory=set)  # subjects whose birth date is known as of ``gen``
+
+
+@dataclass(slots=True)
 class _Cached:
     state: SubjectState
-    loaded: float  # the ticker's reading when the state was read from the database
+    watch: _Watch
+    gen: int  # the tenant's generation at which the birth date was last known current
     memo: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
+    used: bool = True  # decided since the last revalidation (its birth date is compared in bulk then)
+
+
+@dataclass
+class GateStats:
+    """Counters of the gate's cache (for tests and benchmarks; never PI)."""
+
+    cold_loads: int = 0  # subjects read because they were not cached
+    revalidations: int = 0  # bulk "what changed since" rounds (per tenant)
+    changed_seen: int = 0  # cached subjects reported changed by the event tables
+    reloaded: int = 0  # of those, re-read in bulk (decided since the previous round)
+    dropped: int = 0  # of those, dropped from the cache (not decided since the previous round)
+    memo_kept: int = 0  # re-read or re-checked states found unchanged: memoised decisions kept
+    memo_cleared: int = 0  # re-read or re-checked states that had changed
+    birth_date_checks: int = 0  # subjects whose birth date was compared with the database
 
 
 class ConsentService:
@@ -113,7 +154,9 @@ class ConsentService:
 
     def __init__(self, url: str | None = None, *, clock: Clock = utcnow, cache_size: int = 100_000,
                  record_batch: int = 1000, audit: bool = True, state_ttl: float | None = None,
-                 policy_ttl: float | None = None, ticker: Callable[[], float] = time.monotonic) -> None:
+                 policy_ttl: float | None = None, ticker: Callable[[], float] = time.monotonic,
+                 record_buffer: int | None = None, record_interval: float | None = None,
+                 record_full_wait: float | None = None) -> None:
         #: seconds a cached subject state is trusted before it is read again (events of other processes)
         self.state_ttl = _seconds_from_env(STATE_TTL_ENV, DEFAULT_STATE_TTL) if state_ttl is None else float(state_ttl)
         #: seconds between checks for a newer published policy version (published by another process)
@@ -131,14 +174,28 @@ class ConsentService:
         self.record_batch = record_batch
         self._policies: dict[str, CompiledPolicy] = {}
         self._policy_checked: dict[str, float] = {}  # tenant → ticker reading of the last version check
-        self._states: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
-        self._records: list[_Record] = []
+        #: cached states, oldest first (evicted first); changed only under ``_lock``
+        self._states: dict[tuple[str, str], _Cached] = {}
+        self._watches: dict[str, _Watch] = {}
+        #: held while the cache is read from the database or changed (revalidation, cold loads, eviction);
+        #: the warm path (a cached, current state and a memoised decision) takes no lock
+        self._lock = threading.RLock()
+        self.stats = GateStats()
+        #: processing records: buffered by the deciding thread, written by a background thread
+        self.records = RecordWriter(self._write_records, capacity=record_buffer, batch=record_batch,
+                                    interval=record_interval, full_wait=record_full_wait)
+        self._records: deque[_Record] = self.records.buffer
+        self._record_capacity = self.records.capacity
         self._policy_hashes: dict[tuple[str, str], str] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
-        self.flush()
-        self.engine.dispose()
+        """Write every buffered processing record (raises ``RecordWriteError`` if that fails), then release
+        the database connections."""
+        try:
+            self.records.close()
+        finally:
+            self.engine.dispose()
 
     def __enter__(self) -> ConsentService:
         return self
@@ -156,8 +213,7 @@ class ConsentService:
             self._policy_checked[tenant] = self.ticker()
             if label != p.label:  # a newer version was published elsewhere: decide under it from now on
                 del self._policies[tenant]
-                for key in [k for k in self._states if k[0] == tenant]:
-                    del self._states[key]
+                self._forget_tenant(tenant)
                 p = None
         if p is None:
             p = self._load_policy(tenant)
@@ -167,8 +223,16 @@ class ConsentService:
 
     def reload_policies(self) -> None:
         """Forget compiled policies and cached states (after a new version is published)."""
-        self._policies.clear()
-        self._states.clear()
+        with self._lock:
+            self._policies.clear()
+            self._states.clear()
+            self._watches.clear()
+
+    def _forget_tenant(self, tenant: str) -> None:
+        with self._lock:
+            for key in [k for k in self._states if k[0] == tenant]:
+                del self._states[key]
+            self._watches.pop(tenant, None)
 
     def _load_policy(self, tenant: str) -> CompiledPolicy:
         with self.sessions() as s:
@@ -202,7 +266,7 @@ class ConsentService:
         with self.sessions() as s:
             LedgerRepository(s).put_subject(tenant, subject, birth_date, self.clock())
             s.commit()
-        self._states.pop((tenant, subject), None)
+        self._forget(tenant, subject)
         return birth_date
 
     # --- consent events ---------------------------------------------------------------------------------
@@ -266,7 +330,7 @@ class ConsentService:
                                "policy": ev.policy_label, "record_id": ev.record_id}) for _, ev in evs])
             s.commit()
         for ev in events:
-            self._states.pop((ev.tenant, ev.subject), None)
+            self._forget(ev.tenant, ev.subject)
         return ids
 
     # --- permissions ------------------------------------------------------------------------------------
@@ -298,7 +362,7 @@ class ConsentService:
                                      details={"permission": permission, "event": ev.event.value,
                                               "feature": feature})
             s.commit()
-        self._states.pop((tenant, subject), None)
+        self._forget(tenant, subject)
         return ev
 
     # --- restriction of processing (限制处理, PIPL 44) ------------------------------------------------------
@@ -345,7 +409,7 @@ class ConsentService:
             if changed:
                 repo.save_restrictions(tenant, subject, current, now)
             s.commit()
-        self._states.pop((tenant, subject), None)
+        self._forget(tenant, subject)
         return changed
 
     def may_ask(self, tenant: str, subject: str, device: str, permission: str, *, at: datetime | None = None,
@@ -354,19 +418,120 @@ class ConsentService:
         return may_ask_permission(self.state(tenant, subject), device, permission, at or self.clock(), quiet_hours)
 
     # --- the gate ----------------------------------------------------------------------------------------
+    def _forget(self, tenant: str, subject: str) -> None:
+        """Drop a subject's cached state after this process changed it."""
+        with self._lock:
+            self._states.pop((tenant, subject), None)
+
     def state(self, tenant: str, subject: str) -> SubjectState:
         return self._cached(tenant, subject).state
 
     def _cached(self, tenant: str, subject: str) -> _Cached:
+        """The subject's cached state, current within ``state_ttl`` (revalidating the tenant when due)."""
         key = (tenant, subject)
         c = self._states.get(key)
-        if c is None or self.ticker() - c.loaded >= self.state_ttl:
-            with self.sessions() as s:
-                c = _Cached(LedgerRepository(s).load_state(tenant, subject), self.ticker())
-            self._states[key] = c
-            if len(self._states) > self.cache_size:
-                self._states.popitem(last=False)
-        return c
+        if c is not None and c.gen == c.watch.gen and self.ticker() - c.watch.checked < self.state_ttl:
+            c.used = True
+            return c
+        with self._lock:
+            watch = self._watch(tenant)
+            if self.ticker() - watch.checked >= self.state_ttl:
+                self._revalidate(tenant, watch)
+            c = self._states.get(key)
+            if c is None:  # not cached (or dropped as changed): read it
+                with self.engine.connect() as conn:
+                    state = load_states(conn, tenant, [subject])[subject]
+                self.stats.cold_loads += 1
+                c = self._states[key] = _Cached(state, watch, watch.gen)
+                watch.current.add(subject)
+                if len(self._states) > self.cache_size:
+                    del self._states[next(iter(self._states))]
+            elif c.gen != watch.gen:
+                # not decided during the last period: its events are current (changed subjects are re-read or
+                # dropped by every revalidation), its birth date (updated in place) is compared now
+                with self.engine.connect() as conn:
+                    found = birth_dates_of(conn, tenant, [subject])
+                self._check_birth_date(c, found.get(subject))
+                c.gen = watch.gen
+                watch.current.add(subject)
+            c.used = True
+            self._start_writer()
+            return c
+
+    def _start_writer(self) -> None:
+        if not self.records.running:
+            self.records.start()
+
+    def _watch(self, tenant: str) -> _Watch:
+        """The tenant's change watch, created (cursors at the event tables' current ends) on first use."""
+        w = self._watches.get(tenant)
+        if w is None:
+            now = self.ticker()
+            with self.engine.connect() as conn:
+                cursors = max_event_ids(conn)
+            w = self._watches[tenant] = _Watch(now, deque([(now, cursors)]))
+        return w
+
+    def _revalidate(self, tenant: str, watch: _Watch) -> None:
+        """One bulk round for a tenant (under ``_lock``): which subjects changed since the cursors, re-read
+        those decided since the previous round and drop the others; compare the birth dates of the other
+        subjects decided since then. States found unchanged keep their memoised decisions."""
+        now = self.ticker()
+        history = watch.cursors
+        # the newest cursor at least CHANGE_GRACE old (or the oldest one kept): late commits are not skipped
+        while len(history) > 1 and now - history[1][0] >= CHANGE_GRACE:
+            history.popleft()
+        cursors = history[0][1]
+        states = self._states
+        used = [subj for subj in watch.current
+                if (c := states.get((tenant, subj))) is not None and c.gen == watch.gen and c.used]
+        with self.engine.connect() as conn:
+            changed, newest = changed_subjects(conn, tenant, cursors)
+            reread: list[str] = []
+            for subj in changed:
+                c = states.get((tenant, subj))
+                if c is None:
+                    continue
+                self.stats.changed_seen += 1
+                if c.gen == watch.gen and c.used:
+                    reread.append(subj)
+                else:
+                    del states[(tenant, subj)]
+                    self.stats.dropped += 1
+            fresh = load_states(conn, tenant, reread) if reread else {}
+            to_compare = [subj for subj in used if subj not in changed]
+            births = birth_dates_of(conn, tenant, to_compare) if to_compare else {}
+        gen = watch.gen + 1
+        current: set[str] = set()
+        for subj, state in fresh.items():
+            c = states[(tenant, subj)]
+            self.stats.reloaded += 1
+            if state == c.state:
+                self.stats.memo_kept += 1
+            else:
+                c.state, c.memo = state, {}
+                self.stats.memo_cleared += 1
+            c.gen, c.used = gen, False
+            current.add(subj)
+        for subj in to_compare:
+            c = states[(tenant, subj)]
+            self._check_birth_date(c, births.get(subj))
+            c.gen, c.used = gen, False
+            current.add(subj)
+        if newest != history[-1][1]:
+            history.append((now, newest))
+        watch.current = current
+        watch.gen = gen
+        watch.checked = now
+        self.stats.revalidations += 1
+
+    def _check_birth_date(self, c: _Cached, birth_date: date | None) -> None:
+        self.stats.birth_date_checks += 1
+        if birth_date == c.state.birth_date:
+            self.stats.memo_kept += 1
+        else:  # a new state object: a thread deciding right now keeps a consistent (old) one
+            c.state, c.memo = replace(c.state, birth_date=birth_date), {}
+            self.stats.memo_cleared += 1
 
     def check(self, tenant: str, subject: str, action: Action | str, *, feature: str | None = None,
               purpose: str | None = None, items: Iterable[str] = (), recipient: str | None = None,
@@ -377,15 +542,19 @@ class ConsentService:
         items = tuple(items)
         now = at or self.clock()
         cached = self._states.get((tenant, subject))
-        if cached is not None and tenant in self._policies and self.ticker() - cached.loaded < self.state_ttl:
+        if cached is not None and cached.gen == (w := cached.watch).gen and tenant in self._policies \
+                and self.ticker() - w.checked < self.state_ttl:
             # warm path: the memoised decision, without building a Request (same key as ``decide``)
             decision = cached.memo.get(((act, feature, purpose, items, recipient, destination), device, now.date()))
             if decision is not None:
+                cached.used = True
                 if record:
-                    self._records.append((tenant, subject, act, purpose, items, recipient, destination, decision,
-                                          actor, now))
-                    if len(self._records) >= self.record_batch:
-                        self.flush()
+                    buf = self._records
+                    if len(buf) >= self._record_capacity:
+                        self.records.wait_for_space()
+                    buf.append((tenant, subject, act, purpose, items, recipient, destination, decision, actor, now))
+                    if len(buf) >= self.record_batch:
+                        self.records.wake()
                 return decision
         req = Request(tenant, subject, act, feature, purpose, items, recipient, destination, device)
         return self.decide(req, actor=actor, at=now, record=record)
@@ -401,22 +570,23 @@ class ConsentService:
             decision = decide(policy, cached.state, req, now)
             cached.memo[key] = decision
         if record:
-            self._records.append((req.tenant, req.subject, req.action, req.purpose, req.items, req.recipient,
-                                  req.destination, decision, actor, now))
-            if len(self._records) >= self.record_batch:
-                self.flush()
+            self.records.put((req.tenant, req.subject, req.action, req.purpose, req.items, req.recipient,
+                              req.destination, decision, actor, now))
         return decision
 
     def flush(self) -> int:
-        """Write buffered processing records; returns how many."""
-        if not self._records:
-            return 0
+        """Write the buffered processing records now (in this thread); returns how many. The background
+        writer does this on its own; ``report`` and ``close`` call it."""
+        return self.records.flush()
+
+    def _write_records(self, records: list[_Record]) -> None:
+        """Write a batch of processing records in one transaction (called by the ``RecordWriter``)."""
         # Memoised decisions repeat within a batch: serialise each decision object and each item list once
-        # (the buffered records keep the decisions alive, so their ids are unique during the flush).
+        # (the batch keeps the decisions alive, so their ids are unique while it is written).
         decided: dict[int, tuple[str | None, bool, str | None, str, str]] = {}
         items_json: dict[tuple[str, ...], str] = {}
         rows = []
-        for tenant, subject, action, purpose, items, recipient, destination, d, actor, decided_at in self._records:
+        for tenant, subject, action, purpose, items, recipient, destination, d, actor, decided_at in records:
             dj = decided.get(id(d))
             if dj is None:
                 j = d.to_json()
@@ -436,9 +606,6 @@ class ConsentService:
         with self.sessions() as s:
             LedgerRepository(s).add_processing_records(rows)
             s.commit()
-        n = len(rows)
-        self._records.clear()
-        return n
 
     # --- projection rebuild ------------------------------------------------------------------------------
     def rebuild(self, tenant: str) -> int:
@@ -466,7 +633,9 @@ class ConsentService:
                 if st.restrictions:
                     repo.save_restrictions(tenant, subj, st.restrictions, now)
             s.commit()
-        self._states.clear()
+        with self._lock:
+            self._states.clear()
+            self._watches.clear()
         return len(states)
 
     def projection(self, tenant: str) -> list[tuple[Any, ...]]:

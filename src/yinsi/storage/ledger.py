@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, delete, insert, select, update
+from sqlalchemy import BindParameter, Connection, Executable, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,10 @@ _IN_CHUNK = 500
 _EVENTS = cast(Table, ConsentEventRow.__table__)
 _CONSENT_STATE = cast(Table, ConsentStateRow.__table__)
 _PROCESSING = cast(Table, ProcessingRecord.__table__)
+_SUBJECTS = cast(Table, Subject.__table__)
+_PERMISSION_STATE = cast(Table, PermissionStateRow.__table__)
+_PERMISSION_EVENTS = cast(Table, PermissionEventRow.__table__)
+_RESTRICTION_EVENTS = cast(Table, RestrictionEventRow.__table__)
 
 _STATE_KEY = ("tenant_id", "subject_id", "scope")
 _STATE_VALUES = ("status", "kind", "policy_label", "event_time", "last_event_id")
@@ -82,6 +86,89 @@ _PERMISSION_STATES = select(
     PermissionStateRow.device_id, PermissionStateRow.permission, PermissionStateRow.status,
     PermissionStateRow.changed_at, PermissionStateRow.last_denied_at, PermissionStateRow.last_event_id,
 ).where(PermissionStateRow.tenant_id == bindparam("tenant"), PermissionStateRow.subject_id == bindparam("subject"))
+
+
+# --- bulk reads of the gate's cache (Core, on a Connection: no ORM entities, no Session) ----------------------
+#: The append-only event tables whose ids are the gate's "what changed since" cursors, in this order.
+CHANGE_TABLES: tuple[Table, ...] = (_EVENTS, _PERMISSION_EVENTS, _RESTRICTION_EVENTS)
+_SUBJECTS_IN: BindParameter[Any] = bindparam("subjects", expanding=True)
+_BULK_SUBJECT_ROWS = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date, _SUBJECTS.c.restrictions).where(
+    _SUBJECTS.c.tenant_id == bindparam("tenant"), _SUBJECTS.c.subject_id.in_(_SUBJECTS_IN))
+_BULK_BIRTH_DATES = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date).where(
+    _SUBJECTS.c.tenant_id == bindparam("tenant"), _SUBJECTS.c.subject_id.in_(_SUBJECTS_IN))
+_BULK_CONSENT_STATES = select(
+    _CONSENT_STATE.c.subject_id, _CONSENT_STATE.c.scope, _CONSENT_STATE.c.status, _CONSENT_STATE.c.kind,
+    _CONSENT_STATE.c.policy_label, _CONSENT_STATE.c.event_time, _CONSENT_STATE.c.last_event_id,
+).where(_CONSENT_STATE.c.tenant_id == bindparam("tenant"), _CONSENT_STATE.c.subject_id.in_(_SUBJECTS_IN))
+_BULK_PERMISSION_STATES = select(
+    _PERMISSION_STATE.c.subject_id, _PERMISSION_STATE.c.device_id, _PERMISSION_STATE.c.permission,
+    _PERMISSION_STATE.c.status, _PERMISSION_STATE.c.changed_at, _PERMISSION_STATE.c.last_denied_at,
+    _PERMISSION_STATE.c.last_event_id,
+).where(_PERMISSION_STATE.c.tenant_id == bindparam("tenant"), _PERMISSION_STATE.c.subject_id.in_(_SUBJECTS_IN))
+#: Subjects of a tenant with an event after the cursor, and the highest such id (one statement per table;
+#: the primary key's range ``id > cursor`` is the selective part).
+_CHANGED = tuple(
+    select(t.c.subject_id, func.max(t.c.id)).where(t.c.tenant_id == bindparam("tenant"),
+                                                    t.c.id > bindparam("cursor")).group_by(t.c.subject_id)
+    for t in CHANGE_TABLES)
+_MAX_IDS = tuple(select(func.max(t.c.id)) for t in CHANGE_TABLES)
+
+
+def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
+
+
+def load_states(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[str, SubjectState]:
+    """The projected states of many subjects of one tenant: three Core selects per ``IN`` chunk of 500.
+
+    Every subject asked for is in the result (a subject without any row has an empty state)."""
+    states = {subject: SubjectState() for subject in subjects}
+    for chunk in _chunks(list(states)):
+        params = {"tenant": tenant, "subjects": chunk}
+        for subject, birth_date, restrictions in conn.execute(_BULK_SUBJECT_ROWS, params):
+            st = states[subject]
+            st.birth_date = birth_date
+            if restrictions:
+                st.restrictions = restrictions_from_text(restrictions)
+        for subject, scope, status, kind, label, event_time, event_id in conn.execute(_BULK_CONSENT_STATES, params):
+            states[subject].consents[scope] = ScopeState(Status(status), ConsentKind(kind), label, event_time,
+                                                         event_id)
+        for subject, device, permission, status, changed_at, denied_at, event_id in conn.execute(
+                _BULK_PERMISSION_STATES, params):
+            states[subject].permissions[(device, permission)] = PermissionState(
+                PermissionEventType(status), changed_at, denied_at, event_id)
+    return states
+
+
+def birth_dates_of(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[str, date | None]:
+    """The registered birth date of each subject that has a ``subjects`` row (one select per chunk of 500)."""
+    found: dict[str, date | None] = {}
+    for chunk in _chunks(subjects):
+        for subject, birth_date in conn.execute(_BULK_BIRTH_DATES, {"tenant": tenant, "subjects": chunk}):
+            found[subject] = birth_date
+    return found
+
+
+def max_event_ids(conn: Connection) -> tuple[int, ...]:
+    """The highest id of each change table (``CHANGE_TABLES``), 0 when empty: where a gate starts watching.
+
+    Ids are global, not per tenant; no row is read, only the primary key's maximum."""
+    return tuple(int(conn.execute(stmt).scalar() or 0) for stmt in _MAX_IDS)
+
+
+def changed_subjects(conn: Connection, tenant: str, cursors: Sequence[int]) -> tuple[set[str], tuple[int, ...]]:
+    """Subjects of ``tenant`` with a consent, permission or restriction event whose id is above the cursor of
+    its table, and the new cursors (the highest ids seen; unchanged when nothing is new)."""
+    changed: set[str] = set()
+    new: list[int] = []
+    for stmt, cursor in zip(_CHANGED, cursors, strict=True):
+        top = cursor
+        for subject, max_id in conn.execute(stmt, {"tenant": tenant, "cursor": cursor}):
+            changed.add(subject)
+            top = max(top, int(max_id))
+        new.append(top)
+    return changed, tuple(new)
 
 
 def restrictions_to_text(restrictions: Mapping[str, datetime]) -> str | None:
