@@ -291,6 +291,7 @@ def install(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
+        exc.detail = scrub(exc.detail, request)  # routes' own details too: never the caller's values back
         return response(exc, request)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
