@@ -7,9 +7,14 @@ Two protections, usable together:
   by subtracting the shown ones from it.
 - **Calibrated noise (差分隐私噪声)**: each count gets independent discrete Laplace noise (the two-sided
   geometric mechanism, Pr[X = x] ∝ exp(-ε·|x|)): the integer analogue of Laplace noise of scale 1/ε
-  for counts of sensitivity 1 (one person changes one count by at most 1). Integer noise avoids the
-  floating-point weakness of continuous Laplace sampling (Mironov 2012). Noisy counts are clamped at 0,
+  for counts of sensitivity 1 (one person changes one count by at most 1). Noisy counts are clamped at 0,
   and suppression is then decided on the *noisy* count, so the choice of shown groups is itself noisy.
+
+The noise is sampled *exactly* (Canonne, Kamath & Steinke, "The Discrete Gaussian for Differential
+Privacy", 2020, algorithms 1–2): only integer arithmetic on ε as a fraction and uniform random integers,
+never a floating-point logarithm or exponential, so the released distribution is exactly the one the
+privacy guarantee is about (floating-point samplers leak through their rounding, Mironov 2012). ε is taken
+as the decimal the user wrote (``0.1`` is exactly 1/10).
 
 Each person must contribute one row (one count): deduplicate per person before calling.
 """
@@ -23,10 +28,13 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_K", "Cell", "Release", "StatsError", "discrete_laplace", "read_csv", "release_counts"]
+__all__ = [
+    "DEFAULT_K", "Cell", "Release", "StatsError", "discrete_laplace", "epsilon_fraction", "read_csv", "release_counts",
+]
 
 DEFAULT_K = 10
 
@@ -65,15 +73,60 @@ class Release:
         }
 
 
-def discrete_laplace(epsilon: float, rng: random.Random) -> int:
-    """One draw of discrete Laplace noise with scale 1/ε: the difference of two geometric variables."""
-    alpha = math.exp(-epsilon)
-    log_alpha = math.log(alpha)
+def _bernoulli(num: int, den: int, rng: random.Random) -> bool:
+    """True with probability exactly ``num/den`` (0 ≤ num ≤ den)."""
+    return rng.randrange(den) < num
 
-    def geometric() -> int:  # failures before the first success, success probability 1 - alpha
-        return math.floor(math.log(1.0 - rng.random()) / log_alpha)
 
-    return geometric() - geometric()
+def _bernoulli_exp_le1(num: int, den: int, rng: random.Random) -> bool:
+    """True with probability exactly exp(-num/den), for 0 ≤ num/den ≤ 1 (CKS algorithm 1, first part)."""
+    k = 1
+    while _bernoulli(num, den * k, rng):
+        k += 1
+    return k % 2 == 1
+
+
+def _bernoulli_exp(num: int, den: int, rng: random.Random) -> bool:
+    """True with probability exactly exp(-num/den), for num/den ≥ 0 (CKS algorithm 1)."""
+    while num > den:
+        if not _bernoulli_exp_le1(1, 1, rng):
+            return False
+        num -= den
+    return _bernoulli_exp_le1(num, den, rng)
+
+
+def epsilon_fraction(epsilon: float | Fraction | int | str) -> Fraction:
+    """ε as an exact positive fraction; a float is read as the decimal it prints as (0.1 → 1/10)."""
+    try:
+        value = Fraction(repr(epsilon)) if isinstance(epsilon, float) else Fraction(epsilon)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise StatsError(f"epsilon 必须是正数（当前为 {epsilon!r}）") from None
+    if value <= 0:
+        raise StatsError(f"epsilon 必须是正数（当前为 {epsilon!r}）")
+    return value
+
+
+def discrete_laplace(epsilon: float | Fraction | int | str, rng: random.Random | None = None) -> int:
+    """One exact draw of discrete Laplace noise of scale 1/ε: Pr[X = x] = tanh(ε/2)·exp(-ε·|x|).
+
+    Canonne–Kamath–Steinke algorithm 2 with scale t/s = 1/ε: only integer draws from ``rng``
+    (``randrange``), by default the OS CSPRNG (:class:`secrets.SystemRandom`).
+    """
+    eps = epsilon_fraction(epsilon)
+    s, t = eps.numerator, eps.denominator  # scale t/s
+    source: random.Random = rng if rng is not None else secrets.SystemRandom()
+    while True:
+        u = source.randrange(t)
+        if not _bernoulli_exp(u, t, source):  # accept u with probability exp(-u/t)
+            continue
+        v = 0
+        while _bernoulli_exp(1, 1, source):  # v ~ Geometric(1 - exp(-1))
+            v += 1
+        y = (u + t * v) // s  # u + t·v ~ Geometric(1 - exp(-1/t)); y ~ Geometric(1 - exp(-s/t))
+        negative = _bernoulli(1, 2, source)
+        if negative and y == 0:  # would count zero twice
+            continue
+        return -y if negative else y
 
 
 def release_counts(
@@ -105,12 +158,13 @@ def release_counts(
             checked = True
         counts[tuple("" if row.get(c) is None else str(row.get(c)).strip() for c in columns)] += 1
     noise_rng: random.Random = rng if rng is not None else secrets.SystemRandom()
+    exact_epsilon = epsilon_fraction(epsilon) if epsilon is not None else None
     cells: list[Cell] = []
     suppressed = 0
     for group in sorted(counts):
         count = counts[group]
-        if epsilon is not None:
-            count = max(0, count + discrete_laplace(epsilon, noise_rng))
+        if exact_epsilon is not None:
+            count = max(0, count + discrete_laplace(exact_epsilon, noise_rng))
         if count < k:
             suppressed += 1
         else:
