@@ -43,7 +43,7 @@ from yinsi.auth.principals import AuthError, PersonPrincipal
 from yinsi.auth.ratelimit import Limit, RateLimiter
 from yinsi.config import database_url, is_default_database
 from yinsi.domain.datamap import DataMap
-from yinsi.protect.errors import KeyNotFound
+from yinsi.protect.errors import KeyNotFound, UnknownTenant
 from yinsi.protect.keys import KeyRing
 from yinsi.services.audit_trail import AuditTrail
 from yinsi.storage.auth_tables import CHALLENGE_SUBJECT_FIELD, SESSION_SUBJECT_FIELD, LoginChallengeRow, SubjectSessionRow
@@ -161,10 +161,13 @@ class PersonAuthService:
         if tenant in self._keyed:
             return
         try:
-            self.ring.blind_index(tenant, "text", "-")
-        except KeyNotFound:
-            self.audit.ensure_tenant_keys(tenant)
-        self.ring.active_data_key(tenant)
+            try:
+                self.ring.blind_index(tenant, "text", "-")
+            except KeyNotFound:
+                self.audit.ensure_tenant_keys(tenant)
+            self.ring.active_data_key(tenant)
+        except UnknownTenant:
+            raise AuthError("unknown_tenant", f"租户 {tenant} 不存在", status=404) from None
         self._keyed.add(tenant)
 
     def _encrypt(self, tenant: str, field: str, value: str) -> str:
@@ -331,7 +334,10 @@ class PersonAuthService:
     # --- deep links --------------------------------------------------------------------------------------
     def from_app_token(self, tenant: str, token: str, *, ip: str | None = None) -> tuple[str, PersonPrincipal]:
         """A session from a deep-link token signed by the tenant's app (see :mod:`yinsi.auth.applinks`)."""
-        self._keys(tenant)
+        try:
+            self._keys(tenant)
+        except AuthError:
+            raise AuthError("invalid_app_token", "该应用尚未配置跳转登录的签名密钥") from None
         now = self.clock()
         dm = self.datamaps.get(tenant)
         try:
