@@ -327,3 +327,32 @@ def test_cli_refuses_staff_who_are_not_administrators(cli_world: tuple[str, CliR
             officer = auth.authenticate(os.environ["YINSI_STAFF_TOKEN"])
         with pytest.raises(AuthError):
             keys.list(officer, TENANT)
+
+
+def test_cli_sets_and_shows_the_deep_link_key(cli_world: tuple[str, CliRunner], monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    from joserfc.jwk import ECKey
+
+    from yinsi.cli.main import app
+
+    url, runner = cli_world
+    monkeypatch.setenv("YINSI_STAFF_TOKEN", _staff_token(url, TENANT))
+    none = runner.invoke(app, ["applink", "show", TENANT, "--url", url])
+    assert none.exit_code == 2 and "尚未设置" in none.output
+    both = runner.invoke(app, ["applink", "set", TENANT, "--url", url])
+    assert both.exit_code == 2
+    made = runner.invoke(app, ["applink", "set", TENANT, "--generate-hs256", "--url", url, "--json"])
+    assert made.exit_code == 0, made.output
+    info = json.loads(made.stdout)
+    assert (info["algorithm"], info["audience"], info["issuer"]) == ("HS256", f"yinsi:{TENANT}", TENANT)
+    shown = runner.invoke(app, ["applink", "show", TENANT, "--url", url])
+    assert shown.exit_code == 0 and info["secret"] not in shown.stdout and "HS256" in shown.stdout
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(ECKey.generate_key("P-256").as_pem(private=False))
+    public = runner.invoke(app, ["applink", "set", TENANT, "--public-key", str(pem), "--issuer", "wlk-app",
+                                 "--url", url])
+    assert public.exit_code == 0 and "ES256" in public.stdout and "iss=wlk-app" in public.stdout
+    private = tmp_path / "private.pem"
+    private.write_bytes(ECKey.generate_key("P-256").as_pem(private=True))
+    refused = runner.invoke(app, ["applink", "set", TENANT, "--public-key", str(private), "--url", url])
+    assert refused.exit_code == 2 and "私钥" in refused.output

@@ -417,3 +417,17 @@ def test_nothing_identifying_is_stored_in_clear(world: World) -> None:
               "verification_codes", "outbox"]
     for needle in (PHONE, UNKNOWN, EMAIL, "wx_8f3a", "wx_13912345678", "203.0.113.77", secret):
         assert values_containing(w.url, needle, tables) == [], needle
+
+
+def test_the_signing_example_in_the_docs_works(world: World) -> None:
+    w = world
+    text = (ROOT / "docs" / "auth.md").read_text(encoding="utf-8")
+    [example] = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "def deep_link_token" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "docs/auth.md", "exec"), namespace)
+    with AppLinkService(w.url) as links:
+        secret = links.set_hs256(w.admin, TENANT)["secret"]
+    token = namespace["deep_link_token"](secret, TENANT, "wx_8f3a")
+    with PersonAuthService(w.url, datamaps={TENANT: w.datamap}) as svc:  # the real clock, as the example's
+        _, person = svc.from_app_token(TENANT, token)
+    assert (person.subject, person.method) == ("wx_8f3a", "app_token")
