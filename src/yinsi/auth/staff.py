@@ -249,6 +249,8 @@ class StaffAuthService:
         (shown once, for the new member's authenticator app). ``person_id`` or ``contact`` tie the account to
         the person behind another account (one person's accounts never approve each other's requests)."""
         self._require_mfa(admin, "创建工作人员账号")
+        with self.sessions() as s:
+            self._require_admin(s, admin)  # before the (deliberately slow) password hash
         credentials, secret = self._credentials(admin.tenant, password)
         index = self._contact_index(admin.tenant, contact)
         self.staff.add_staff(admin.tenant, staff_id, name, roles, actor=admin.staff_id, person_id=person_id,
@@ -413,7 +415,8 @@ class StaffAuthService:
                                   expires_at=now + SESSION_LIFETIME, revoked_at=None))
             self.audit.append_in(s, tenant, staff_id, AuditAction.OTHER, details={
                 "event": "staff_login", "session": sid, "mfa": mfa})
-        principal = StaffPrincipal(tenant, staff_id, row.person_id, frozenset(r.value for r in member.roles), mfa, sid)
+        roles = frozenset(r.value for r in member.roles)
+        principal = StaffPrincipal(tenant, staff_id, row.person_id or staff_id, roles, mfa, sid)
         return token, principal
 
     # --- sessions and tokens ---------------------------------------------------------------------
@@ -438,7 +441,7 @@ class StaffAuthService:
                 raise AuthError("mfa_required", "此账号现有的角色可以接触个人信息：请用动态验证码重新登录（--totp）",
                                 status=401, rule="S3")
             sid, tenant, staff_id, mfa, last_seen = row.id, row.tenant_id, row.staff_id, row.mfa, row.last_seen_at
-            person = staff_row.person_id
+            person = staff_row.person_id or staff_row.staff_id
         if row.kind == SESSION and now - last_seen >= TOUCH_EVERY:
             with self.sessions() as s, s.begin():
                 s.execute(update(StaffSessionRow).where(StaffSessionRow.id == sid).values(last_seen_at=now))

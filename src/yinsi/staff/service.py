@@ -276,7 +276,7 @@ def _new_request_id() -> str:
 
 def _member(row: StaffRow, roles: Iterable[str]) -> StaffMember:
     return StaffMember(row.tenant_id, row.staff_id, row.name, frozenset(Role(r) for r in roles), row.active,
-                       row.person_id)
+                       row.person_id or row.staff_id)
 
 
 def new_person_id() -> str:

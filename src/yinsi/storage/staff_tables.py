@@ -70,10 +70,7 @@ class StaffRow(Base):
     accepted once); ``failed_logins`` and ``locked_until`` the lockout state."""
 
     __tablename__ = "staff"
-    __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "person_id"], ["staff_persons.tenant_id", "staff_persons.person_id"]),
-        MYSQL_TABLE_ARGS,
-    )
+    __table_args__ = (MYSQL_TABLE_ARGS,)
 
     tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN), ForeignKey("tenants.id"), primary_key=True)
     staff_id: Mapped[str] = mapped_column(String(STAFF_ID_LEN), primary_key=True)
@@ -81,7 +78,7 @@ class StaffRow(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(STAFF_ID_LEN))
-    person_id: Mapped[str] = mapped_column(String(STAFF_ID_LEN))
+    person_id: Mapped[str | None] = mapped_column(String(STAFF_ID_LEN))  # staff_persons.person_id (never None)
     password_hash: Mapped[str | None] = mapped_column(String(HASH_TEXT_LEN))
     totp_secret_encrypted: Mapped[str | None] = mapped_column(LargeText)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

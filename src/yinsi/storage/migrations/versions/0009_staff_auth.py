@@ -3,7 +3,8 @@
 - ``staff_persons``: the human behind one or more staff accounts of a tenant (four-eyes approvals must come
   from a different person, not only a different account). ``contact_index`` is a blind index of a contact
   (never the contact), unique per tenant: two accounts given the same contact belong to one person.
-- ``staff``: ``person_id`` (existing accounts each become their own person), ``password_hash``
+- ``staff``: ``person_id`` (existing accounts each become their own person; kept by the code, not by a
+  foreign key: on SQLite adding one would rebuild ``staff``, which ``staff_roles`` rows refer to), ``password_hash``
   (Argon2id), ``totp_secret_encrypted`` (encrypted with the tenant's data key), ``totp_last_step`` (a TOTP
   code is accepted once), ``failed_logins`` and ``locked_until`` (lockout).
 - ``staff_sessions``: server-side login sessions and staff API tokens; only the SHA-256 of a token is kept.
@@ -59,10 +60,6 @@ def upgrade() -> None:
         "SELECT tenant_id, staff_id, name, NULL, created_at FROM staff"
     )
     op.execute("UPDATE staff SET person_id = staff_id")
-    with op.batch_alter_table("staff") as batch:
-        batch.alter_column("person_id", existing_type=sa.String(64), nullable=False)
-        batch.create_foreign_key("fk_staff_tenant_id_staff_persons", "staff_persons",
-                                 ["tenant_id", "person_id"], ["tenant_id", "person_id"])
     op.create_table(
         "staff_sessions",
         sa.Column("id", sa.String(32), nullable=False),
@@ -88,7 +85,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("staff_sessions")
     with op.batch_alter_table("staff") as batch:
-        batch.drop_constraint("fk_staff_tenant_id_staff_persons", type_="foreignkey")
         batch.drop_column("password_changed_at")
         batch.drop_column("locked_until")
         batch.drop_column("failed_logins")
