@@ -110,3 +110,14 @@ def test_a_session_ends_at_logout(server: Server) -> None:
     assert s.client.post("/api/v1/auth/logout", headers=bearer(token)).status_code == 204
     r = s.client.get("/api/v1/me", headers=bearer(token))
     assert r.status_code == 401 and token not in r.text
+
+
+def test_the_rights_offered_with_their_reply_times(server: Server) -> None:
+    s = server
+    me = bearer(s.person_token(s.env.agent))
+    out = s.client.get("/api/v1/me/rights", headers=me).json()
+    rights = {r["type"]: r for r in out["rights"]}
+    assert rights["cancel_account"]["declared"] and "R9" in rights["cancel_account"]["reply"]
+    assert "15" in rights["access"]["reply"]  # 微聊客 2022 promises 15 days
+    assert not rights["deceased"]["here"]
+    assert {g["ground"] for g in out["deletion_grounds"]} >= {"consent_withdrawn", "purpose_done"}

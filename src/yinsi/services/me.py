@@ -19,7 +19,9 @@ never "forbidden", so that ids of other people's requests cannot be probed.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -103,12 +105,14 @@ class MeService:
     """A person's own data and requests, over the consent ledger and the rights service.
 
     Pass the server's ``consents`` (the gate's own :class:`ConsentService`) so that a withdrawal is enforced
-    by the gate of this process at once, and its ``rights`` (:class:`~yinsi.rights.service.RightsService`
-    with the tenants' data maps), so that requests run against the app's stores.
+    by the gate of this process at once, with the ``lock`` every user of that shared service holds (its
+    caches and record buffer are not thread-safe; it is held only around the ledger calls, never around a
+    rights request's work), and the server's ``rights`` (:class:`~yinsi.rights.service.RightsService` with
+    the tenants' data maps), so that requests run against the app's stores.
     """
 
     def __init__(self, url: str | None = None, *, consents: ConsentService | None = None, rights: Any = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, lock: AbstractContextManager[Any] | None = None) -> None:
         from yinsi.config import database_url
 
         self.url = url or (consents.url if consents is not None else database_url())
@@ -121,6 +125,7 @@ class MeService:
 
             rights = RightsService(self.url, clock=self.clock)
         self.rights = rights
+        self.ledger: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
 
     def close(self) -> None:
         if self._own_consents:
@@ -137,7 +142,8 @@ class MeService:
     # --- policy ----------------------------------------------------------------------------------------
     def _decl(self, who: PersonPrincipal) -> Declaration:
         try:
-            return self.consents.policy(who.tenant).decl
+            with self.ledger:
+                return self.consents.policy(who.tenant).decl
         except NoPublishedPolicy:
             raise PersonError("no_policy", "该应用尚未发布隐私政策", status=404) from None
 
@@ -150,7 +156,8 @@ class MeService:
         """Every consent scope the person ever answered, with its current status, from the ledger (not the
         gate's cache): purposes, PI items, recipients, kind, channel and time of the latest event, and
         whether it needs renewing after a policy change (C5)."""
-        policy = self.consents.policy(who.tenant) if self._has_policy(who) else None
+        with self.ledger:
+            policy = self.consents.policy(who.tenant) if self._has_policy(who) else None
         decl = policy.decl if policy is not None else None
         events = self._events(who)
         state = replay(events)
@@ -202,8 +209,9 @@ class MeService:
         if scope not in self._active_scopes(who):
             raise PersonError("consent_not_active", "该项同意当前不是有效状态，无需撤回", status=409)
         try:
-            ev = self.consents.record_consent(who.tenant, who.subject, scope, EventType.WITHDRAWN,
-                                              channel=CENTER_CHANNEL)
+            with self.ledger:
+                ev = self.consents.record_consent(who.tenant, who.subject, scope, EventType.WITHDRAWN,
+                                                  channel=CENTER_CHANNEL)
         except ConsentRejected as exc:
             raise PersonError("consent_rejected", str(exc)) from None
         effects = withdrawal_effects(decl, [scope])
@@ -219,13 +227,14 @@ class MeService:
         now = self.clock()
         events: list[ConsentEvent] = []
         obsolete: list[str] = []
-        for scope in self._active_scopes(who):
-            try:
-                events.append(self.consents.make_event(who.tenant, who.subject, scope, EventType.WITHDRAWN,
-                                                       channel=CENTER_CHANNEL, at=now))
-            except ConsentRejected:
-                obsolete.append(scope)
-        self.consents.append_consents(events)
+        with self.ledger:
+            for scope in self._active_scopes(who):
+                try:
+                    events.append(self.consents.make_event(who.tenant, who.subject, scope, EventType.WITHDRAWN,
+                                                           channel=CENTER_CHANNEL, at=now))
+                except ConsentRejected:
+                    obsolete.append(scope)
+            self.consents.append_consents(events)
         effects = withdrawal_effects(decl, [POLICY])
         return {"withdrawn": [ev.scope for ev in events], "obsolete": obsolete, "time": now.isoformat(),
                 "effects": effects.to_json(), "statement": effects.statement(beijing(now))}
@@ -236,7 +245,9 @@ class MeService:
         declaration lacks is refused (C4, V1, X1), as in the app."""
         self._decl(who)
         try:
-            ev = self.consents.record_consent(who.tenant, who.subject, scope, EventType.GIVEN, channel=CENTER_CHANNEL)
+            with self.ledger:
+                ev = self.consents.record_consent(who.tenant, who.subject, scope, EventType.GIVEN,
+                                                  channel=CENTER_CHANNEL)
         except ConsentRejected as exc:
             raise PersonError("consent_rejected", str(exc), rule=_rule_in(str(exc))) from None
         return {"scope": scope, "policy": ev.policy_label, "kind": ev.kind.value, "time": ev.event_time.isoformat()}
@@ -281,9 +292,35 @@ class MeService:
         """What was actually collected about the person and shared, by whom and for what (the processing
         records of allowed decisions)."""
         self._decl(who)
-        return self.consents.report(who.tenant, who.subject)
+        with self.ledger:
+            return self.consents.report(who.tenant, who.subject)
 
     # --- rights requests ----------------------------------------------------------------------------------
+    def rights_offered(self, who: PersonPrincipal) -> dict[str, Any]:
+        """The rights a person can exercise here, each with the policy's own channels and conditions and the
+        reply time that applies (the policy's promise, capped by the statutory ceiling: R9, R10), plus the
+        deletion grounds of PIPL 47 (R4) a deletion request names."""
+        from yinsi.domain.deadlines import promised_reply_time, statutory_ceiling
+        from yinsi.domain.rights import DELETION_GROUND_ZH, RIGHT_OF
+
+        decl = self._decl(who)
+        out = []
+        for t in RequestType:
+            kind = RIGHT_OF[t]
+            declared = decl.right(kind)
+            promise = promised_reply_time(decl, kind)
+            ceiling = statutory_ceiling(kind)
+            out.append({
+                "type": t.value, "name": REQUEST_ZH[t], "declared": declared is not None,
+                "channels": [c.value for c in (declared.channels if declared is not None else []) if c.value],
+                "conditions": declared.conditions if declared is not None else None,
+                "reply": (f"承诺{promise.describe()}；法定上限{ceiling.describe()}（{ceiling.rule_id}）"
+                          if promise is not None else f"法定上限{ceiling.describe()}（{ceiling.rule_id}）"),
+                "here": t is not RequestType.DECEASED,
+            })
+        return {"rights": out,
+                "deletion_grounds": [{"ground": g.value, "name": zh} for g, zh in DELETION_GROUND_ZH.items()]}
+
     def submit(self, who: PersonPrincipal, type_: RequestType | str, *,
                details: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Submit a request for the principal's own subject; it is identity-verified through the session.

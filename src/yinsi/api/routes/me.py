@@ -62,7 +62,8 @@ def me_service(request: Request) -> MeService:
         with _lock:
             me = svc.extra.get("me")
             if me is None:
-                me = svc.extra["me"] = MeService(svc.settings.database_url, consents=svc.consent, rights=svc.rights)
+                me = svc.extra["me"] = MeService(svc.settings.database_url, consents=svc.consent, rights=svc.rights,
+                                                 lock=svc.consent_lock)
     return me
 
 
@@ -75,12 +76,9 @@ def _problems() -> Iterator[None]:
         raise ApiProblem(exc.status, exc.code, exc.detail, rule=exc.rule) from None
 
 
-def _call(request: Request, fn: Callable[..., T], *args: Any, ledger: bool = True, **kwargs: Any) -> T:
-    """Call a use case; ``ledger``: it reads or writes the consent ledger, shared with the gate (lock held)."""
+def _call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a use case (it holds the consent lock itself around the ledger calls it shares with the gate)."""
     with _problems():
-        if ledger:
-            with services(request).consent_lock:
-                return fn(*args, **kwargs)
         return fn(*args, **kwargs)
 
 
@@ -129,10 +127,16 @@ def my_lists(request: Request, who: Person) -> dict[str, Any]:
 
 
 # --- rights requests --------------------------------------------------------------------------------------------
+@router.get("/rights", summary="我可以行使的权利：途径、条件与答复期限")
+def my_rights(request: Request, who: Person) -> dict[str, Any]:
+    me = me_service(request)
+    return _call(request, me.rights_offered, who)
+
+
 @router.get("/requests", summary="我的权利请求（最新在前）")
 def my_requests(request: Request, who: Person) -> dict[str, Any]:
     me = me_service(request)
-    return {"requests": _call(request, me.requests, who, ledger=False)}
+    return {"requests": _call(request, me.requests, who)}
 
 
 @router.post("/requests", status_code=201, summary="提出权利请求（已登录会话即核验本人身份）")
@@ -152,7 +156,7 @@ def get_request(request_id: RequestId, request: Request, who: Person) -> dict[st
 @router.post("/requests/{request_id}/verify", summary="以当前会话核验本人身份（如 App 中提交的请求）")
 def verify_request(request_id: RequestId, request: Request, who: Person) -> dict[str, Any]:
     me = me_service(request)
-    return _call(request, me.verify, who, request_id, ledger=False)
+    return _call(request, me.verify, who, request_id)
 
 
 @router.get("/cancellation", summary="注销账号须知：前提条件、须依法保存的信息、后果")
@@ -164,13 +168,13 @@ def cancellation_terms(request: Request, who: Person) -> dict[str, Any]:
 @router.post("/requests/{request_id}/confirm", summary="确认注销账号（前提条件满足后；确认后不可撤回）")
 def confirm_cancellation(request_id: RequestId, request: Request, who: Person) -> dict[str, Any]:
     me = me_service(request)
-    return _call(request, me.confirm, who, request_id, ledger=False)
+    return _call(request, me.confirm, who, request_id)
 
 
 @router.post("/requests/{request_id}/withdraw", summary="撤回我的请求")
 def withdraw_request(request_id: RequestId, request: Request, who: Person) -> dict[str, Any]:
     me = me_service(request)
-    return _call(request, me.withdraw_request, who, request_id, ledger=False)
+    return _call(request, me.withdraw_request, who, request_id)
 
 
 @router.get("/requests/{request_id}/package", summary="下载个人信息副本（已完成的查阅、复制、转移请求）",
@@ -178,7 +182,7 @@ def withdraw_request(request_id: RequestId, request: Request, who: Person) -> di
 def download_package(request_id: RequestId, request: Request, who: Person) -> Response:
     """The zip is decrypted in memory for its own subject and sent; nothing is written in clear on the server."""
     me = me_service(request)
-    name, data = _call(request, me.package, who, request_id, ledger=False)
+    name, data = _call(request, me.package, who, request_id)
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
@@ -187,17 +191,17 @@ def download_package(request_id: RequestId, request: Request, who: Person) -> Re
 @router.get("/policy/versions", summary="隐私政策的全部版本")
 def versions(request: Request, who: Person) -> dict[str, Any]:
     me = me_service(request)
-    return {"versions": _call(request, me.versions, who, ledger=False)}
+    return {"versions": _call(request, me.versions, who)}
 
 
 @router.get("/policy/versions/{label}", summary="某一版本的隐私政策全文")
 def version(label: LabelPath, request: Request, who: Person) -> dict[str, Any]:
     me = me_service(request)
-    return _call(request, me.version, who, label, ledger=False)
+    return _call(request, me.version, who, label)
 
 
 @router.get("/policy/changes", summary="两个版本之间的变化（通俗中文，重大变更在前）")
 def changes(request: Request, who: Person, old: Annotated[Label, Query(description="旧版本标签")],
             new: Annotated[Label, Query(description="新版本标签")]) -> dict[str, Any]:
     me = me_service(request)
-    return _call(request, me.changes, who, old, new, ledger=False)
+    return _call(request, me.changes, who, old, new)
