@@ -63,6 +63,16 @@ def test_a_command_imports_only_its_own_modules() -> None:
     assert "sqlalchemy" not in loaded
 
 
+def test_commands_without_a_database_do_not_load_the_database_stack(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    text = tmp_path / "t.txt"
+    text.write_text("客服电话 13800138000\n", encoding="utf-8")
+    for args in (["policy", "lint", str(root / "policies" / "weiliaoke-2022.yaml")], ["policy", "--help"],
+                 ["scan", "text", str(text)], ["mask", "text", str(text)]):
+        loaded = _modules_after(args)
+        assert not {"sqlalchemy", "alembic", "yinsi.storage"} & loaded, args
+
+
 def test_top_level_commands_and_sub_groups_run() -> None:
     assert runner.invoke(app, ["demo", "--help"]).exit_code == 0
     stats = runner.invoke(app, ["stats", "--help"])

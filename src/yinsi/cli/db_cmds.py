@@ -9,17 +9,20 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from yinsi.cli.apps import console, db_app, err_console, policy_app
 from yinsi.config import database_url
-from yinsi.declarations import DeclarationError
-from yinsi.services.publishing import PublishedVersion, PublishError, get_version, history, publish
-from yinsi.storage import InvalidDatabaseUrl, StorageError, current, display_url, head, upgrade
+
+if TYPE_CHECKING:
+    from yinsi.services.publishing import PublishedVersion
+
+# The database stack (SQLAlchemy, Alembic, the services) is imported by the commands that use it, so that
+# ``yinsi policy lint|validate|diff|render``, which share the ``policy`` group, do not load it.
 
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 
@@ -33,6 +36,12 @@ def _error(message: str) -> None:
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
     """Expected failures become a Chinese message and an exit code, never a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from yinsi.declarations import DeclarationError
+    from yinsi.services.publishing import PublishError
+    from yinsi.storage import InvalidDatabaseUrl, StorageError
+
     try:
         yield
     except DeclarationError as exc:
@@ -58,6 +67,8 @@ def _beijing(ts: datetime) -> str:
 @db_app.command("upgrade")
 def db_upgrade(url: str | None = typer.Option(None, "--url", help=URL_HELP)) -> None:
     """创建数据库结构，或迁移到本程序的最新版本。"""
+    from yinsi.storage import current, display_url, upgrade
+
     with _friendly_errors():
         target = url or database_url()
         before = current(target)
@@ -75,6 +86,8 @@ def db_upgrade(url: str | None = typer.Option(None, "--url", help=URL_HELP)) -> 
 @db_app.command("current")
 def db_current(url: str | None = typer.Option(None, "--url", help=URL_HELP)) -> None:
     """显示数据库当前的结构版本，以及本程序需要的版本。"""
+    from yinsi.storage import current, display_url, head
+
     with _friendly_errors():
         target = url or database_url()
         rev = current(target)
@@ -97,6 +110,8 @@ def policy_publish(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
     """合规检查、渲染并存档一个版本；同一版本标签只能发布一次。"""
+    from yinsi.services.publishing import publish
+
     with _friendly_errors():
         v = publish(file, url=url, by=by)
     if as_json:
@@ -138,6 +153,8 @@ def policy_history(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
     """列出租户已发布的版本（按生效日期）。"""
+    from yinsi.services.publishing import history
+
     with _friendly_errors():
         versions = history(tenant, url=url)
     if as_json:
@@ -161,6 +178,8 @@ def policy_show(
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
     """输出某个已发布版本的存档原文（旧版本始终可读）。"""
+    from yinsi.services.publishing import get_version
+
     with _friendly_errors():
         archived = get_version(tenant, label, url=url)
     text = archived.rendered_markdown if fmt is ShowFormat.MD else archived.declaration_yaml

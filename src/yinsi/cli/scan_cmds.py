@@ -16,7 +16,6 @@ from rich.table import Table
 from yinsi.cli.apps import app, console, err_console
 from yinsi.protect.masking import mask_results, mask_value
 from yinsi.scan import TYPE_LABELS, Result, UnknownType, scan_text
-from yinsi.storage.errors import InvalidDatabaseUrl, StorageError
 
 scan_app = typer.Typer(help="个人信息扫描：在文本文件和数据库中找出个人信息。", no_args_is_help=True)
 mask_app = typer.Typer(help="脱敏展示：把文本中的个人信息替换为掩码。", no_args_is_help=True)
@@ -48,12 +47,15 @@ def _friendly_errors() -> Iterator[None]:
     except UnknownType as exc:
         _error(f"未知的个人信息类型：{exc}")
         raise typer.Exit(2) from None
-    except InvalidDatabaseUrl as exc:
-        _error(str(exc))
-        raise typer.Exit(2) from None
-    except StorageError as exc:
-        _error(str(exc))
-        raise typer.Exit(1) from None
+    except Exception as exc:
+        # Only database code raises storage errors, and it has imported yinsi.storage; text scans never load it.
+        if "yinsi.storage.errors" in sys.modules:
+            from yinsi.storage.errors import InvalidDatabaseUrl, StorageError
+
+            if isinstance(exc, InvalidDatabaseUrl | StorageError):
+                _error(str(exc))
+                raise typer.Exit(2 if isinstance(exc, InvalidDatabaseUrl) else 1) from None
+        raise
 
 
 def read_text(file: str) -> str:
