@@ -60,6 +60,12 @@ def test_consents_can_be_given_again_and_bad_input_is_refused(server: Server) ->
     assert s.client.get("/api/v1/me/requests/not-an-id", headers=me).status_code == 422
     r = s.client.post("/api/v1/me/requests", json={"type": "correction", "details": {}}, headers=me)
     assert r.status_code == 400 and r.json()["code"] == "request_rejected"
+    for details in ({"items": 5}, {"ground": {"x": 1}}, {"features": "marketing"}, {"unknown": 1}):
+        r = s.client.post("/api/v1/me/requests", json={"type": "deletion", "details": details}, headers=me)
+        assert r.status_code == 422, (details, r.text)
+    r = s.client.post("/api/v1/me/requests", json={"type": "deletion", "details": {
+        "ground": "consent_withdrawn", "items": ["basic.name"]}}, headers=me)
+    assert r.status_code == 201 and r.json()["state"] == "verified"
 
 
 def test_a_request_taken_in_by_the_app_is_verified_in_the_session(server: Server) -> None:

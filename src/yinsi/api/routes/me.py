@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from yinsi.api.deps import person_principal, services
 from yinsi.api.problems import ApiProblem
 from yinsi.auth.principals import PersonPrincipal
-from yinsi.domain.rights import RequestType
+from yinsi.domain.rights import DeletionGround, RequestType
 from yinsi.services.me import MeService, PersonError
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
@@ -32,6 +32,7 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"
 LabelPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="版本标签")]
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 DetailKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 _lock = threading.Lock()
 
@@ -45,13 +46,27 @@ class ScopeIn(_Body):
                                      "cross_border:接收方 | guardian")
 
 
+Value = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")] | int | float | bool | None
+
+
+class RequestDetailsIn(_Body):
+    """What a request carries, by type (every field optional; the service checks which one a type needs)."""
+
+    changes: dict[DetailKey, Value] | None = Field(
+        None, max_length=50, description="correction / supplement：{个人信息项或 表.列: 新值}")
+    ground: DeletionGround | None = Field(None, description="deletion：PIPL 47 的删除情形（R4）")
+    items: list[DetailKey] | None = Field(None, max_length=100, description="deletion：要删除的个人信息项（默认全部）")
+    scopes: list[Scope] | None = Field(None, max_length=100, description="withdraw_consent / restriction：同意范围")
+    features: list[DetailKey] | None = Field(None, max_length=100, description="restriction：限制处理的功能（默认全部）")
+    about: Literal["rules", "automated_decision"] | None = Field(None, description="explanation：处理规则或自动化决策")
+    question: Text | None = Field(None, description="explanation：想了解的问题")
+    text: Text | None = Field(None, description="complaint：投诉内容")
+
+
 class RequestIn(_Body):
     type: RequestType = Field(description="请求类型：access、copy、portability、correction、supplement、deletion、"
                                           "restriction、withdraw_consent、cancel_account、explanation、complaint")
-    details: dict[DetailKey, Any] = Field(
-        default_factory=dict, max_length=20,
-        description="按类型：correction/supplement {changes: {个人信息项: 新值}}；deletion {ground, items}；"
-                    "withdraw_consent/restriction {scopes, features}；explanation {about, question}；complaint {text}")
+    details: RequestDetailsIn = Field(default_factory=RequestDetailsIn)
 
 
 def me_service(request: Request) -> MeService:
@@ -144,7 +159,7 @@ def submit_request(body: RequestIn, request: Request, who: Person) -> dict[str, 
     """The request is for the session's own subject and is recorded as identity-verified through the session
     (R8: no more personal information is asked for than the operator already holds)."""
     me = me_service(request)
-    return _call(request, me.submit, who, body.type, details=body.details)
+    return _call(request, me.submit, who, body.type, details=body.details.model_dump(mode="json", exclude_none=True))
 
 
 @router.get("/requests/{request_id}", summary="一项请求的状态、工作日截止日期与处理经过")

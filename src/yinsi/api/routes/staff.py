@@ -38,6 +38,7 @@ Subject = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 RequestId = Annotated[str, Path(min_length=8, max_length=36, pattern=r"^[0-9a-f-]+$", description="请求编号")]
 ApprovalId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="审批编号")]
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="告警编号")]
 KeyId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="应用密钥编号")]
 
 
@@ -309,7 +310,7 @@ def alerts(request: Request, who: AlertViewer,
 
 
 @router.post("/alerts/{alert_id}/ack", summary="确认告警（写入审计日志）")
-def ack_alert(alert_id: Annotated[int, Path(ge=1)], body: NoteIn, request: Request, who: AlertAcker) -> dict[str, Any]:
+def ack_alert(alert_id: AlertId, body: NoteIn, request: Request, who: AlertAcker) -> dict[str, Any]:
     d = desk(request)
     out: dict[str, Any] = _call(request, actions.ack_alert, who, d.monitor, alert_id, note=body.note).to_dict()
     return out
