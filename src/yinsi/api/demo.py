@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,10 @@ def prepare(directory: Path, *, policies: Path | None = None, keep_admin_session
     try:
         admin_password = _password()
         _, admin_secret = staff_svc.bootstrap(TENANT, "admin", "演示管理员", admin_password)
-        admin_token, admin = staff_svc.login(TENANT, "admin", admin_password, pyotp.TOTP(admin_secret).now())
+        # the previous 30-second step's code (accepted too): a TOTP code is accepted once, and the person trying
+        # the demo must be able to log in as the administrator with the current one right away
+        previous = pyotp.TOTP(admin_secret).at(time.time() - 30)
+        admin_token, admin = staff_svc.login(TENANT, "admin", admin_password, previous)
         dpo_password = _password()
         dpo_secret = staff_svc.create_account(admin, "dpo", "演示个人信息保护负责人", ["privacy_officer"], dpo_password)
         if not keep_admin_session:
