@@ -198,3 +198,34 @@ def test_policy_changes_in_plain_chinese_major_first(migrated_url: str) -> None:
     with pytest.raises(PersonError) as err:
         policy_changes(TENANT, "2020-06-07", "1999", migrated_url)
     assert err.value.status == 404
+
+
+@pytest.mark.policy(POLICY_2020)
+def test_consents_given_under_an_older_version_are_marked_for_renewal(env: Env,
+                                                                     me: tuple[MeService, ConsentService]) -> None:
+    svc, gate = me
+    who = person(env)
+    for scope in ("policy", "feature:marketing"):
+        gate.record_consent(TENANT, who.subject, scope)
+    assert not any(c["needs_renewal"] for c in svc.consents_of(who))
+    publish(ROOT / "policies" / "weiliaoke-2022.yaml", env.url)  # a major change: marketing gains items
+    gate.reload_policies()
+    listed = {c["scope"]: c for c in svc.consents_of(who)}
+    assert listed["feature:marketing"]["needs_renewal"] and listed["feature:marketing"]["policy"] == "2020-06-07"
+    svc.give(who, "feature:marketing")
+    assert not {c["scope"]: c for c in svc.consents_of(who)}["feature:marketing"]["needs_renewal"]
+
+
+def test_withdrawal_effects_of_single_scopes_follow_the_legal_bases() -> None:
+    from yinsi.declarations import load_declaration
+    from yinsi.domain.withdrawal import withdrawal_effects
+
+    decl = load_declaration(ROOT / "policies" / "weiliaoke-2022.yaml")
+    pay = withdrawal_effects(decl, ["recipient:payment_institutions"])
+    assert [e.element for e in pay.stops] == ["recipients[payment_institutions]"] and not pay.continues
+    delivery = withdrawal_effects(decl, ["feature:delivery"])  # on contract: a withdrawal does not stop it
+    assert not delivery.stops and [e.basis.value for e in delivery.continues] == ["contract"]
+    assert "继续" in delivery.statement() and "为订立、履行合同" in delivery.statement()
+    item = withdrawal_effects(decl, ["item:bind_property:location.precise"])
+    assert [e.element for e in item.stops] == ["features[bind_property].collections[location.precise]"]
+    assert "C7" in item.statement() and not item.everything
