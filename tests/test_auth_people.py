@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, OKPKey
+from sqlalchemy import create_engine, text
 
 from tests.test_auth_apikeys import Clock, admin_of, staff_login, values_containing
 from tests.test_notify import SmtpServer
@@ -303,6 +304,25 @@ def test_a_session_ends_after_30_idle_minutes_and_after_12_hours(world: World) -
         w.svc.authenticate(busy)
     with pytest.raises(AuthError):
         w.svc.authenticate("yps_" + "x" * 43)
+    assert _count(w.url, "subject_sessions") == 2
+    w.clock.advance(days=1, minutes=1)
+    later = w.service()  # another process, which tidies up as it starts its first session
+    try:
+        started = later.start_code(TENANT, PHONE)
+        later.verify_code(TENANT, started["challenge_id"], w.sms_codes(PHONE)[-1])
+    finally:
+        later.close()
+    assert _count(w.url, "subject_sessions") == 1  # the two ended a day ago are gone
+    assert _count(w.url, "login_challenges") == 0  # used challenges go at once
+
+
+def _count(url: str, table: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 # --- deep links -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ answer is unchanged and no code is sent, since a 429 there would say that two co
 Sessions live in ``subject_sessions``: the subject as a blind index and encrypted, the token (``yps_…``,
 32 random bytes) as its SHA-256 only. A session ends after :data:`SESSION_IDLE` (30 minutes) without use,
 :data:`SESSION_LIFETIME` (12 hours) after it began, or at logout. ``last_seen_at`` is written at most once
-a minute.
+a minute. Sessions are deleted a day after they end, login challenges a day after they expire.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ import contextlib
 import hashlib
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +62,10 @@ TOUCH_EVERY = timedelta(seconds=60)
 TOKEN_PREFIX = "yps_"
 LOGIN_REF_PREFIX = "login:"
 CODE_TTL = timedelta(minutes=10)
+#: Ended sessions and expired login challenges are deleted this long after they end.
+RETAIN_ENDED = timedelta(days=1)
+#: How often (seconds, per process) they are looked for.
+PURGE_EVERY = 300.0
 
 SMS, EMAIL = "sms", "email"
 _CONTACT_ZH = {SMS: "手机号", EMAIL: "电子邮箱"}
@@ -126,7 +131,7 @@ class PersonAuthService:
         self._channels = channels
         self._outbox: Any = None
         self._keyed: set[str] = set()
-        self._lock = threading.Lock()
+        self._purged = 0.0
 
     def close(self) -> None:
         self.engine.dispose()
@@ -325,6 +330,7 @@ class PersonAuthService:
             result = check_code(s, cid, code, now, tenant=tenant)
             if result.ok and subject is not None and index is not None and session_secret is not None:
                 token, principal = self._new_session(s, tenant, subject, kind, method, index, session_secret, now)
+                s.execute(delete(LoginChallengeRow).where(LoginChallengeRow.id == cid))  # no longer needed
                 s.commit()
                 return token, principal
             s.commit()
@@ -357,12 +363,27 @@ class PersonAuthService:
     # --- sessions ----------------------------------------------------------------------------------------
     def _new_session(self, s: Session, tenant: str, subject: str, kind: str | None, method: str, index: str,
                      encrypted: str, now: datetime) -> tuple[str, PersonPrincipal]:
+        self._purge(s, now)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         sid = secrets.token_hex(16)
         s.add(SubjectSessionRow(id=sid, tenant_id=tenant, subject_index=index, subject_encrypted=encrypted,
                                 subject_kind=kind, method=method, token_hash=_sha256(token), created_at=now,
                                 last_seen_at=now, expires_at=now + SESSION_LIFETIME, revoked_at=None))
         return token, PersonPrincipal(tenant, subject, kind, sid, method)
+
+    def _purge(self, s: Session, now: datetime) -> None:
+        """Every few minutes (per process): delete sessions over for a day and login challenges expired for
+        a day (all tenants: nothing in them is needed once they are over)."""
+        mono = time.monotonic()
+        if mono - self._purged < PURGE_EVERY:
+            return
+        self._purged = mono
+        ended = now - RETAIN_ENDED
+        s.execute(delete(SubjectSessionRow).where(or_(
+            SubjectSessionRow.expires_at < ended, SubjectSessionRow.revoked_at < ended,
+            SubjectSessionRow.last_seen_at < ended - SESSION_IDLE)).execution_options(synchronize_session=False))
+        s.execute(delete(LoginChallengeRow).where(LoginChallengeRow.expires_at < now - RETAIN_ENDED)
+                  .execution_options(synchronize_session=False))
 
     def authenticate(self, token: str) -> PersonPrincipal:
         """The person of a live session, or ``AuthError`` (``invalid_session``, 401)."""
