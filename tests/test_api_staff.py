@@ -151,6 +151,12 @@ def test_approvals_need_a_second_person(server: Server) -> None:
     assert {a["id"] for a in listed} == {first.id, second.id}
     own = s.client.post(f"/api/v1/staff/approvals/{first.id}/approve", json={}, headers=po)
     assert own.status_code == 403 and own.json()["rule"] == "S3"
+    # a second account of the same person does not make a second person
+    admin = s.services.staff.authenticate(s.staff_token(ADMIN))
+    s.totp["po-wang-2"] = s.services.staff.create_account(admin, "po-wang-2", "王负责人（第二账号）", ["privacy_officer"],
+                                                          PASSWORD, person_id=principal.person_id)
+    twin = s.client.post(f"/api/v1/staff/approvals/{first.id}/approve", json={}, headers=bearer(s.staff_token("po-wang-2")))
+    assert twin.status_code == 403 and twin.json()["rule"] == "S3"
     ok = s.client.post(f"/api/v1/staff/approvals/{first.id}/approve", json={"note": "同意"}, headers=po2)
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
     no = s.client.post(f"/api/v1/staff/approvals/{second.id}/reject", json={"note": "理由不足"}, headers=po2)
