@@ -96,7 +96,7 @@ def build_world(directory: Path) -> World:
     engine = make_engine(setup.store_urls["app_db"])
     try:
         with engine.connect() as conn:
-            phones = {int(a): str(p) for a, p in conn.execute(text("SELECT id, phone FROM agents ORDER BY id LIMIT 3"))}
+            phones = {int(a): str(p) for a, p in conn.execute(text("SELECT id, phone FROM agents ORDER BY id LIMIT 8"))}
     finally:
         engine.dispose()
     settings = ApiSettings(database_url=url, data_dir=setup.data_dir, datamaps={TENANT: setup.datamap},

@@ -20,6 +20,7 @@ from yinsi.api.deps import (
     set_session_cookie,
 )
 from yinsi.api.models import AppTokenIn, PersonCodeIn, PersonVerifyIn, StaffLoginIn
+from yinsi.api.throttle import FailureThrottle
 from yinsi.auth.principals import AuthError
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], dependencies=[Depends(public)])
@@ -63,8 +64,17 @@ def person_app_token(body: AppTokenIn, request: Request, response: Response) -> 
 
 @router.post("/staff/login", summary="工作人员登录：密码与动态口令（可接触个人信息的角色必须提供动态口令）")
 def staff_login(body: StaffLoginIn, request: Request, response: Response) -> dict[str, Any]:
-    staff = services(request).need("staff")
-    token, principal = staff.login(body.tenant, body.staff_id, body.password, body.totp, ip=client_ip(request))
+    svc = services(request)
+    staff = svc.need("staff")
+    throttle: FailureThrottle = svc.extra.setdefault("staff_login_throttle", FailureThrottle())
+    ip = client_ip(request)
+    throttle.check(ip)
+    try:
+        token, principal = staff.login(body.tenant, body.staff_id, body.password, body.totp, ip=ip)
+    except AuthError as exc:
+        if exc.code == "login_failed":
+            throttle.failed(ip)
+        raise
     set_session_cookie(response, request, STAFF_COOKIE, token)
     return {"tenant": principal.tenant, "staff_id": principal.staff_id, "roles": sorted(principal.roles),
             "mfa": principal.mfa}
