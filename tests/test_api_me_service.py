@@ -212,8 +212,16 @@ def test_consents_given_under_an_older_version_are_marked_for_renewal(env: Env,
     gate.reload_policies()
     listed = {c["scope"]: c for c in svc.consents_of(who)}
     assert listed["feature:marketing"]["needs_renewal"] and listed["feature:marketing"]["policy"] == "2020-06-07"
-    svc.give(who, "feature:marketing")
-    assert not {c["scope"]: c for c in svc.consents_of(who)}["feature:marketing"]["needs_renewal"]
+    assert listed["policy"]["needs_renewal"]  # the policy consent no longer covers the changed functions
+    renewals = {r["scope"]: r for r in svc.renewals(who)["renewals"]}
+    assert set(renewals) == {"policy", "feature:marketing"}
+    assert any("营销活动" in r["reason"] and r["rule"] == "C5" for r in renewals["feature:marketing"]["reasons"])
+    assert any("个人信息处理者" in r["reason"] for r in renewals["policy"]["reasons"])
+    assert not gate.check(TENANT, who.subject, "collect", feature="marketing", items=["basic.name"]).allowed
+    for scope in ("policy", "feature:marketing"):
+        svc.give(who, scope)
+    assert not any(c["needs_renewal"] for c in svc.consents_of(who)) and not svc.renewals(who)["renewals"]
+    assert gate.check(TENANT, who.subject, "collect", feature="marketing", items=["basic.name"]).allowed
 
 
 def test_withdrawal_effects_of_single_scopes_follow_the_legal_bases() -> None:

@@ -126,6 +126,7 @@ class MeService:
             rights = RightsService(self.url, clock=self.clock)
         self.rights = rights
         self.ledger: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
+        self._archived: dict[tuple[str, str], Declaration] = {}  # archived versions never change
 
     def close(self) -> None:
         if self._own_consents:
@@ -170,8 +171,7 @@ class MeService:
             ev = latest[scope]
             outdated = False
             if policy is not None and st.status is Status.ACTIVE and st.policy_label != policy.label:
-                lost = policy.outdated.get(st.policy_label)
-                outdated = lost is None or scope in lost or (scope_kind(scope) == "cross_border" and "cross_border:*" in lost)
+                outdated = _outdated(scope, policy.outdated.get(st.policy_label))
             out.append({
                 "scope": scope,
                 "name": _scope_zh(decl, scope) if decl is not None else scope,
@@ -188,6 +188,31 @@ class MeService:
                 "needs_renewal": outdated,
             })
         return out
+
+    def renewals(self, who: PersonPrincipal) -> dict[str, Any]:
+        """After a policy change: the consents in force that the gate no longer accepts for (part of) what
+        they covered (C5, PIPL 14), each with why, from the diff between the version it was given under and
+        the current one. Giving it again (:meth:`give`) renews it."""
+        decl = self._decl(who)
+        out = []
+        for c in self.consents_of(who):
+            if not c["needs_renewal"]:
+                continue
+            old = self._archived_decl(who.tenant, c["policy"])
+            reasons = [r for r in diff_declarations(old, decl).reconsent if r.scope == c["scope"]
+                       or (c["scope"] == POLICY and r.consent == "policy")
+                       or (scope_kind(c["scope"]) == "cross_border" and r.scope == "cross_border")]
+            out.append({"scope": c["scope"], "name": c["name"], "given_under": c["policy"],
+                        "reasons": [{"rule": r.rule, "reason": r.reason} for r in reasons]})
+        return {"policy": decl.version.label, "renewals": out}
+
+    def _archived_decl(self, tenant: str, label: str) -> Declaration:
+        key = (tenant, label)
+        found = self._archived.get(key)
+        if found is None:
+            v = get_version(tenant, label, self.url)
+            found = self._archived[key] = parse_declaration(v.declaration_yaml, f"{tenant}@{label}")
+        return found
 
     def _has_policy(self, who: PersonPrincipal) -> bool:
         try:
@@ -573,6 +598,17 @@ def policy_changes(tenant: str, old: str, new: str, url: str | None = None) -> d
             "summary": summary(diff, groups), "groups": [g.to_json() for g in groups],
             "reconsent": [{"consent": r.consent, "scope": r.scope, "rule": r.rule, "reason": r.reason}
                           for r in diff.reconsent]}
+
+
+def _outdated(scope: str, lost: frozenset[str] | None) -> bool:
+    """Whether a consent to ``scope`` given under an older version still covers what it did, as the gate
+    sees it (:func:`yinsi.domain.gate.decide`): the policy consent stops covering every function whose scope
+    the change touched; any other consent, its own scope."""
+    if lost is None:
+        return True
+    if scope == POLICY:
+        return bool(lost)
+    return scope in lost or (scope_kind(scope) == "cross_border" and "cross_border:*" in lost)
 
 
 def _iso(value: Any) -> str | None:

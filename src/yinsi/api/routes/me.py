@@ -109,6 +109,12 @@ def my_consents(request: Request, who: Person) -> dict[str, Any]:
     return {"consents": _call(request, me.consents_of, who)}
 
 
+@router.get("/consents/renewals", summary="政策变更后须重新同意的事项及原因")
+def my_renewals(request: Request, who: Person) -> dict[str, Any]:
+    me = me_service(request)
+    return _call(request, me.renewals, who)
+
+
 @router.post("/consents/withdraw", summary="撤回一项同意（撤回 policy 即撤回全部）")
 def withdraw_consent(body: ScopeIn, request: Request, who: Person) -> dict[str, Any]:
     """From now on the gate refuses what rested on this consent (C6); ``statement`` says in Chinese what stops
