@@ -2,7 +2,9 @@
 TOTP secret, log them in, and hand out their session tokens (``YINSI_STAFF_TOKEN`` for CLI runs).
 
 Argon2id at the production parameters costs about 0.3 s per hash, so a module makes its team once (in a
-template database it copies per test) rather than once per test.
+template database it copies per test) rather than once per test. ``Team.tokens`` are staff API tokens (no
+idle timeout: a template made at the start of a long run still works at its end); ``Team.sessions`` are the
+login sessions they were made from (30 minutes idle timeout), for what only a session may do.
 
     team = make_team(url, "t1", {"po1": ["privacy_officer"], "cs1": ["customer_service"]},
                      environ={"YINSI_DATA_DIR": ...})
@@ -22,6 +24,7 @@ import pyotp
 from yinsi.auth.staff import StaffAuthService
 
 PASSWORD = "test-口令-0123"
+TOKEN_TTL = timedelta(days=2)
 ADMIN = "admin"
 
 
@@ -52,12 +55,13 @@ def environment(values: Mapping[str, str | None]) -> Iterator[None]:
 
 @dataclass
 class Team:
-    """A tenant's staff for a test: TOTP secrets, session tokens and person ids by staff id."""
+    """A tenant's staff for a test: TOTP secrets, API tokens, session tokens and person ids by staff id."""
 
     tenant: str
     url: str | None
     secrets: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, str] = field(default_factory=dict)
     persons: dict[str, str] = field(default_factory=dict)
 
     def env(self, staff_id: str) -> dict[str, str]:
@@ -76,10 +80,12 @@ def make_team(url: str | None, tenant: str, accounts: Mapping[str, Sequence[str]
     with environment(environ or {}), StaffAuthService(url) as auth:
         _, team.secrets[admin] = auth.bootstrap(tenant, admin, "管理员", PASSWORD)
         token, principal = auth.login(tenant, admin, PASSWORD, totp_code(team.secrets[admin]))
-        team.tokens[admin], team.persons[admin] = token, principal.person_id
+        team.sessions[admin], team.persons[admin] = token, principal.person_id
+        team.tokens[admin] = auth.create_api_token(principal, name="tests", ttl=TOKEN_TTL)
         for sid, roles in accounts.items():
             person = team.persons[same_person[sid]] if same_person and sid in same_person else None
             team.secrets[sid] = auth.create_account(principal, sid, sid, roles, PASSWORD, person_id=person)
             t, p = auth.login(tenant, sid, PASSWORD, totp_code(team.secrets[sid]))
-            team.tokens[sid], team.persons[sid] = t, p.person_id
+            team.sessions[sid], team.persons[sid] = t, p.person_id
+            team.tokens[sid] = auth.create_api_token(p, name="tests", ttl=TOKEN_TTL)
     return team

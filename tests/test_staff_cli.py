@@ -57,6 +57,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     with sessions() as s, s.begin():
         s.add(Tenant(id="t1", name="t1", created_at=T0))
         s.add(Tenant(id="t2", name="t2", created_at=T0))
+        s.add(Tenant(id="t3", name="t3", created_at=T0))  # no staff yet
     with sessions() as s, s.begin():
         s.add(Subject(tenant_id="t1", subject_id="u-adult", birth_date=date(1990, 1, 1), created_at=T0))
         s.add(Subject(tenant_id="t1", subject_id="u-child", birth_date=date(2016, 1, 1), created_at=T0))
@@ -132,6 +133,29 @@ def test_bootstrap_once_and_accounts_only_by_a_logged_in_administrator(cli: Cli)
     assert "角色权限矩阵" in run(cli, "staff", "rights").output
 
 
+def test_bootstrap_a_tenant_then_log_in(cli: Cli) -> None:
+    r = run(cli, "staff", "bootstrap", "t3", "boss", "--name", "甲", "--password-stdin", "--json",
+            stdin="short\n")
+    assert r.exit_code == 2 and "口令至少" in r.output
+    r = run(cli, "staff", "bootstrap", "t3", "boss", "--name", "甲", "--password-stdin", "--json",
+            stdin=f"{PASSWORD}\n")
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.stdout)
+    assert made["staff"]["roles"] == ["administrator"]
+    secret = made["totp_secret"]
+    assert made["totp_uri"].startswith("otpauth://totp/") and f"secret={secret}" in made["totp_uri"]
+    text = run(cli, "staff", "bootstrap", "t3", "boss2", "--name", "乙", "--password-stdin",
+               stdin=f"{PASSWORD}\n").output
+    assert "已有可登录的管理员" in text
+    r = run(cli, "login", "t3", "boss", "--password-stdin", "--totp", totp_code(secret), "--print-token",
+            stdin=f"{PASSWORD}\n")
+    assert r.exit_code == 0 and r.stdout.startswith("yss_")
+    cli.team.tokens["boss"] = r.stdout.strip()
+    r = run(cli, "staff", "add", "t3", "po3", "--name", "丙", "--role", "privacy_officer", "--password-stdin",
+            as_="boss", stdin=f"{PASSWORD}\n")
+    assert r.exit_code == 0 and "otpauth://" in r.output and "只显示这一次" in r.output
+
+
 def test_login_whoami_logout(cli: Cli, tmp_path: Path) -> None:
     r = run(cli, "whoami")
     assert r.exit_code == 1 and NOT_LOGGED_IN in r.output
@@ -160,14 +184,16 @@ def test_login_whoami_logout(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_api_tokens(cli: Cli) -> None:
-    r = run(cli, "staff", "token", "create", "--name", "工单系统", "--ttl", "7d", "--json", as_="po1")
+    cli.team.tokens["po1-session"] = cli.team.sessions["po1"]
+    r = run(cli, "staff", "token", "create", "--name", "工单系统", "--ttl", "7d", "--json", as_="po1-session")
     assert r.exit_code == 0, r.output
     token = json.loads(r.stdout)["token"]
     cli.team.tokens["po1-api"] = token
     assert json.loads(run(cli, "whoami", "--json", as_="po1-api").stdout)["staff_id"] == "po1"
     r = run(cli, "staff", "token", "create", "--name", "x", "--ttl", "1d", as_="po1-api")
     assert r.exit_code == 1 and "登录会话" in r.output  # not a token from a token
-    listed = json.loads(run(cli, "staff", "token", "list", "--json", as_="po1").stdout)
+    listed = [t for t in json.loads(run(cli, "staff", "token", "list", "--json", as_="po1").stdout)
+              if t["name"] != "tests"]  # the test team's own token
     assert [t["name"] for t in listed] == ["工单系统"] and token not in json.dumps(listed)
     assert run(cli, "staff", "token", "revoke", listed[0]["id"], as_="cs1").exit_code == 2  # not theirs
     assert run(cli, "staff", "token", "revoke", listed[0]["id"], as_="po1").exit_code == 0
