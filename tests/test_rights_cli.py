@@ -613,6 +613,13 @@ def test_refusal_needs_a_detail_and_is_shown_with_its_rule(cli: Cli) -> None:
                                    code=1)
     assert "S3" in out(p) and "处理个人权利请求" in out(p)
     cli.acting_as(team, "po1")("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail)
+    # identity verified in person by customer service, named in the history as the logged-in account
+    other = rid_of(cli, "u-in-person", "access")
+    p = cli("request", "verify", TENANT, other, "--in-person", "--how", "当面核对身份证件", code=1)
+    assert "未登录" in out(p)
+    cli.acting_as(team, "cs1")("request", "verify", TENANT, other, "--in-person", "--how", "当面核对身份证件")
+    seen = cli.json("request", "show", TENANT, other)
+    assert seen["state"] == "verified" and seen["history"][-1]["actor"] == "cs1"
     v = cli.json("request", "show", TENANT, rid)
     assert v["state"] == "refused"
     assert detail in v["refusal"] and "R7" in v["refusal"] and "商业秘密" in v["refusal"]
