@@ -3,18 +3,20 @@
 The migration scripts are package data (``yinsi/storage/migrations``); Alembic's version table is named
 ``yinsi_alembic_version`` so that Yinsi can share a database with an application that has its own
 Alembic history.
+
+Alembic is imported only to migrate: checking that a database is current (what every command and service
+does on start) reads the version table and the scripts' revision lines directly, which saves loading
+Alembic and every migration script in each process; anything unusual falls back to Alembic.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import URL
 
 from yinsi.storage.engine import display_url, make_engine, parse_url, ping
@@ -25,6 +27,9 @@ MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 ALEMBIC_INI = PACKAGE_DIR / "alembic.ini"
 VERSION_TABLE = "yinsi_alembic_version"
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 def alembic_config(url: str | URL | None = None, connection: Connection | None = None) -> Config:
     """An Alembic ``Config`` pointing at the packaged migrations.
@@ -32,6 +37,8 @@ def alembic_config(url: str | URL | None = None, connection: Connection | None =
     With ``connection`` the migrations run on it (inside the caller's transaction); otherwise
     ``env.py`` connects to ``url`` (or, without one, to ``yinsi.config.database_url()``).
     """
+    from alembic.config import Config
+
     cfg = Config(str(ALEMBIC_INI))
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     if url is not None:
@@ -42,8 +49,31 @@ def alembic_config(url: str | URL | None = None, connection: Connection | None =
     return cfg
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:\"([^\"]*)\"|'([^']*)'|None)\s*$", re.MULTILINE)
+
+
+@cache
+def _script_revisions() -> dict[str, str | None] | None:
+    """revision → down_revision of the packaged scripts, read from their text; None if a script is not a
+    plain ``revision = "…"`` / ``down_revision = "…" | None`` pair (then Alembic is asked)."""
+    out: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        found = {m.group(1): m.group(2) or m.group(3) for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8"))}
+        if set(found) != {"revision", "down_revision"} or not found["revision"]:
+            return None
+        out[str(found["revision"])] = found["down_revision"]
+    return out or None
+
+
 def head() -> str:
     """The newest revision this version of Yinsi knows."""
+    revisions = _script_revisions()
+    if revisions is not None:
+        heads = set(revisions) - {down for down in revisions.values() if down}
+        if len(heads) == 1:
+            return heads.pop()
+    from alembic.script import ScriptDirectory
+
     rev = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if rev is None:  # pragma: no cover - the package always ships migrations
         raise StorageError("找不到数据库迁移脚本（安装包不完整）")
@@ -51,6 +81,9 @@ def head() -> str:
 
 
 def _known(rev: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     try:
         return ScriptDirectory.from_config(alembic_config()).get_revision(rev) is not None
     except CommandError:
@@ -77,13 +110,22 @@ def current(url: str | URL) -> str | None:
     try:
         ping(engine)
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            return ctx.get_current_revision()
+            if not inspect(conn).has_table(VERSION_TABLE):
+                return None
+            rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+            if len(rows) <= 1:
+                return str(rows[0]) if rows else None
+            from alembic.runtime.migration import MigrationContext  # several heads: let Alembic say so
+
+            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
     finally:
         engine.dispose()
 
 
 def _run(url: str | URL, revision: str, *, up: bool) -> None:
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     engine = make_engine(url)
     try:
         ping(engine)
