@@ -170,7 +170,7 @@ def policy_lint(
     files: list[Path] = typer.Argument(..., help="声明文件（YAML）"),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
-    """按 RULES.md 规则检查声明是否符合中国法律；发现错误时退出码为 1。"""
+    """按规则目录（yinsi rules）检查声明是否符合中国法律；发现错误时退出码为 1。"""
     rows: list[dict[str, str]] = []
     for f in files:
         decl = _load_or_exit(f)
