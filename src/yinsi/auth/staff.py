@@ -41,7 +41,7 @@ from yinsi.protect.passwords import hash_password, needs_rehash, verify_password
 from yinsi.staff.errors import InvalidInput, NotFound
 from yinsi.staff.roles import Role, StaffMember, needs_second_factor
 from yinsi.staff.service import STAFF_ID_RE, StaffService, load_staff
-from yinsi.storage.staff_tables import TOTP_FIELD, StaffRoleRow, StaffRow, StaffSessionRow
+from yinsi.storage.staff_tables import TOTP_FIELD, StaffRow, StaffSessionRow
 
 __all__ = [
     "API_TOKEN_MAX_TTL",
@@ -206,11 +206,7 @@ class StaffAuthService:
 
     @staticmethod
     def _login_admin(s: Session, tenant: str) -> bool:
-        found = s.scalar(select(StaffRow.staff_id).join(
-            StaffRoleRow, (StaffRoleRow.tenant_id == StaffRow.tenant_id) & (StaffRoleRow.staff_id == StaffRow.staff_id)
-        ).where(StaffRow.tenant_id == tenant, StaffRoleRow.role == Role.ADMINISTRATOR.value,
-                StaffRow.active.is_(True), StaffRow.password_hash.is_not(None)).limit(1))
-        return found is not None
+        return StaffService._has_login_administrator(s, tenant)
 
     def bootstrap(self, tenant: str, staff_id: str, name: str, password: str, *,
                   contact: str | None = None) -> tuple[StaffMember, str]:
@@ -226,8 +222,14 @@ class StaffAuthService:
         with self.sessions() as s:
             existing = load_staff(s, tenant, staff_id)
         if existing is None:
-            member = self.staff.add_staff(tenant, staff_id, name, [Role.ADMINISTRATOR], contact_index=index,
-                                          credentials=credentials, bootstrap=True)
+            from yinsi.staff.errors import AccessDenied
+
+            try:
+                member = self.staff.add_staff(tenant, staff_id, name, [Role.ADMINISTRATOR], contact_index=index,
+                                              credentials=credentials, bootstrap=True)
+            except AccessDenied:  # another bootstrap won the race
+                raise AuthError("already_bootstrapped", f"租户 {tenant} 已有可登录的管理员", status=409,
+                                rule="S3") from None
         else:
             if existing.roles != {Role.ADMINISTRATOR} or not existing.active:
                 raise InvalidInput(f"工作人员 {staff_id} 已存在于租户 {tenant}，且不是未设口令的管理员")

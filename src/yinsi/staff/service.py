@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yinsi.audit import AuditAction, AuditLog, PIInAuditEntry, find_pi
 from yinsi.audit.model import AuditEntry
+from yinsi.csv_safe import safe_row
 from yinsi.protect.blind_index import canonical_kind
 from yinsi.protect.identifiers import FIELD as IDENTIFIER_FIELD
 from yinsi.protect.keys import KeyRing
@@ -425,8 +426,12 @@ class StaffService:
         self._check_conflicts(staff_id, wanted)
         now = self.now()
         with self.sessions() as s, s.begin():
-            if s.get(Tenant, tenant) is None:
+            # the tenant row is locked (PostgreSQL, MariaDB) so that two bootstraps cannot both pass the check
+            if s.get(Tenant, tenant, with_for_update=bootstrap) is None:
                 raise NotFound(f"租户 {tenant} 不存在；请先发布其隐私政策（yinsi policy publish）")
+            if bootstrap and self._has_login_administrator(s, tenant):
+                raise AccessDenied(Authorization(False, f"租户 {tenant} 已有可登录的管理员：首位管理员只能创建一次", "S3",
+                                                 StaffAction.MANAGE_STAFF))
             admin = None if bootstrap else self._admin(s, tenant, actor)
             if admin is None and wanted != {Role.ADMINISTRATOR}:
                 raise AccessDenied(Authorization(
@@ -448,6 +453,15 @@ class StaffService:
         member = self.get_staff(tenant, staff_id)
         assert member is not None
         return member
+
+    @staticmethod
+    def _has_login_administrator(s: Session, tenant: str) -> bool:
+        """Whether ``tenant`` has an active administrator who can log in (has a password)."""
+        found = s.scalar(select(StaffRow.staff_id).join(
+            StaffRoleRow, (StaffRoleRow.tenant_id == StaffRow.tenant_id) & (StaffRoleRow.staff_id == StaffRow.staff_id)
+        ).where(StaffRow.tenant_id == tenant, StaffRoleRow.role == Role.ADMINISTRATOR.value,
+                StaffRow.active.is_(True), StaffRow.password_hash.is_not(None)).limit(1))
+        return found is not None
 
     @staticmethod
     def _person(s: Session, tenant: str, name: str, person_id: str | None, contact_index: str | None,
@@ -987,5 +1001,5 @@ class StaffService:
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(["主体标识", "假名", *(k.label for k in keys)])
         for rec in records:
-            writer.writerow([rec["subject"], rec["pseudonym"], *(rec[k.key] for k in keys)])
+            writer.writerow(safe_row([rec["subject"], rec["pseudonym"], *(rec[k.key] for k in keys)]))
         return buf.getvalue().encode("utf-8-sig")
