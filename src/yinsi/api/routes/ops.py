@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,20 +18,27 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@functools.cache
+def _expected_schema() -> str:
+    from yinsi.storage.migrate import head
+
+    return head()
+
+
 @router.get("/readyz", summary="可以服务：数据库可达且结构为最新")
 def readyz(request: Request) -> dict[str, Any]:
-    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from yinsi.storage.migrate import VERSION_TABLE, head
+    from yinsi.storage.migrate import VERSION_TABLE
 
     engine = services(request).consent.engine
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            versions = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     except SQLAlchemyError:
-        raise ApiProblem(503, "storage_unavailable", "数据库暂不可用") from None
-    expected = head()
-    if current != expected:
+        raise ApiProblem(503, "storage_unavailable", "数据库暂不可用或尚未初始化") from None
+    current = versions[0] if len(versions) == 1 else None
+    if current != _expected_schema():
         raise ApiProblem(503, "schema_not_current", "数据库结构尚未更新到本版本所需；请运维人员运行 yinsi db upgrade")
     return {"status": "ready", "schema": current}
