@@ -71,10 +71,16 @@ def _friendly_errors() -> Iterator[None]:
 def keys_init(
     file: Path | None = typer.Option(
         None, "--file", help="主密钥文件路径；默认取 YINSI_MASTER_KEY_FILE，否则为数据目录下的 master.key"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
     """生成主密钥文件（权限 0600）；已存在时不会覆盖。"""
+    from yinsi.services.audit_trail import refuse_if_database_has_keys
+
     with _friendly_errors():
-        key = create_master_key_file(file.expanduser().resolve() if file else master_key_path())
+        target = file.expanduser().resolve() if file else master_key_path()
+        if not target.exists():  # a new master key is useless, and dangerous, beside keys wrapped by another
+            refuse_if_database_has_keys(url)
+        key = create_master_key_file(target)
     console.print(f"[green]已生成[/green]主密钥文件：{escape(key.source)}（指纹 {key.fingerprint}）", highlight=False)
     console.print("请另行安全备份此文件：丢失后，所有加密数据都无法解密。", highlight=False)
 
@@ -214,6 +220,7 @@ def keys_rotate(
             "resumed": result.resumed, "retired_versions": result.retired_versions,
             "columns": [{"column": c.label, "passes": c.pass_no, "reencrypted": c.total_reencrypted}
                         for c in result.columns],
+            "files": [{"files": c.label, "reencrypted": c.total_reencrypted} for c in result.files],
         }, ensure_ascii=False, indent=2))
         return
     verb = "已继续完成" if result.resumed else "已完成"
@@ -221,6 +228,8 @@ def keys_rotate(
                   highlight=False)
     for c in result.columns:
         console.print(f"  {escape(c.label)}：重新加密 {c.total_reencrypted} 行（共 {c.pass_no} 遍）", highlight=False)
+    for c in result.files:
+        console.print(f"  {escape(c.label)}：重新加密 {c.total_reencrypted} 个文件", highlight=False)
     if result.retired_versions:
         console.print(f"已停用旧版本：{', '.join(map(str, result.retired_versions))}", highlight=False)
 

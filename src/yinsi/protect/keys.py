@@ -20,6 +20,13 @@ Master key from the environment:
 ``YINSI_MASTER_KEY_FILE``
     path of a key file; default ``<YINSI_DATA_DIR>/master.key``, created by ``yinsi keys init`` with
     permissions 0600. A file readable by group or others is refused.
+
+Failing safe: every wrapped key row carries the *key check value* of the master key that wrapped it
+(``master_key_id``: the first 8 bytes of HMAC-SHA256 of a constant under the master key; it reveals
+nothing about the key). A key ring checks it before it wraps or unwraps anything
+(:meth:`KeyRing.check_master_key`), so a wrong master key is reported at start, with what to do, and never
+wraps new keys beside the old ones; and no master key is ever created while the database holds keys
+wrapped by another (:func:`refuse_new_master_key`).
 """
 
 from __future__ import annotations
@@ -199,6 +206,33 @@ def create_master_key_file(path: Path | None = None) -> MasterKey:
     return MasterKey(material, str(target))
 
 
+def _restore_hint() -> str:
+    return (f"请把原来的主密钥文件恢复到 {master_key_path()}（权限 0600），或设置环境变量 {MASTER_KEY_FILE_ENV} "
+            f"指向它（容器中也可用 {MASTER_KEY_ENV}）；不要新建主密钥：新主密钥解不开已加密的数据")
+
+
+def wrapping_fingerprints(session: Session) -> set[str]:
+    """The key check values (fingerprints) of the master keys that wrapped the keys in the database."""
+    return set(session.scalars(select(DataKeyRow.master_key_id).distinct()).all())
+
+
+def wrong_master_key_error(key: MasterKey, expected: set[str]) -> MasterKeyError:
+    return MasterKeyError(
+        f"主密钥不对：数据库中的租户密钥由指纹为 {'、'.join(sorted(expected))} 的主密钥封装，"
+        f"而当前主密钥（来源：{key.source}）的指纹为 {key.fingerprint}。{_restore_hint()}"
+    )
+
+
+def refuse_new_master_key(session: Session, path: Path) -> None:
+    """:class:`MasterKeyError` if the database already holds keys: a new master key could not unwrap them."""
+    expected = wrapping_fingerprints(session)
+    if expected:
+        raise MasterKeyError(
+            f"找不到主密钥文件 {path}，而数据库中已有由主密钥（指纹 {'、'.join(sorted(expected))}）封装的租户密钥，"
+            f"因此不会新建主密钥。{_restore_hint()}"
+        )
+
+
 # --- the key ring -----------------------------------------------------------------------------------
 
 
@@ -254,6 +288,7 @@ class KeyRing:
         self._keys: dict[tuple[str, str, int], tuple[str, bytes]] = {}  # (algorithm, material)
         self._active: dict[str, tuple[float, DataKey]] = {}
         self._engine: Engine | None = None
+        self._checked = False
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -278,6 +313,11 @@ class KeyRing:
         engine = make_engine(target)
         ring = cls(make_session_factory(engine), key, clock=clock, active_ttl=active_ttl)
         ring._engine = engine
+        try:
+            ring.check_master_key()
+        except BaseException:
+            engine.dispose()
+            raise
         return ring
 
     def close(self) -> None:
@@ -321,6 +361,17 @@ class KeyRing:
         with self._sessions() as session, session.begin():
             yield session
 
+    def check_master_key(self) -> None:
+        """:class:`MasterKeyError` (saying what to do) if the database holds keys and none was wrapped by
+        this master key. Checked once per key ring, before the first key is wrapped or unwrapped."""
+        if self._checked:
+            return
+        with self._session() as session:
+            expected = wrapping_fingerprints(session)
+        if expected and self.master_key.fingerprint not in expected:
+            raise wrong_master_key_error(self.master_key, expected)
+        self._checked = True
+
     # -- provisioning ------------------------------------------------------------------------------
 
     def provision(self, tenant: str, suite: Suite | str = Suite.STANDARD) -> bool:
@@ -333,6 +384,7 @@ class KeyRing:
         alg, mac = data_algorithm(suite), mac_algorithm(suite)
         check_supported(alg)
         check_supported(mac)
+        self.check_master_key()
         now = self._clock()
         try:
             with self._session() as session:
@@ -374,6 +426,7 @@ class KeyRing:
         ``also(session, key)`` runs in the same transaction (rotation records itself there, so a crash
         cannot leave a new version without its rotation).
         """
+        self.check_master_key()
         now = self._clock()
         with self._session() as session:
             rows = session.scalars(
@@ -436,13 +489,14 @@ class KeyRing:
             raise MasterKeyError(
                 f"租户 {row.tenant_id} 的 {row.purpose} 密钥版本 {row.key_version} 由另一个主密钥封装"
                 f"（指纹 {row.master_key_id}），当前主密钥（{self.master_key.source}）的指纹为 "
-                f"{self.master_key.fingerprint}"
+                f"{self.master_key.fingerprint}。{_restore_hint()}"
             )
         return self.master_key.unwrap(row.wrapped_key, tenant=row.tenant_id, purpose=row.purpose,
                                       version=row.key_version, algorithm=row.algorithm)
 
     def _load(self, tenant: str, purpose: Purpose, version: int | None) -> tuple[int, str, bytes]:
         """(version, algorithm, material); ``version=None`` means the active one (always from the DB)."""
+        self.check_master_key()
         if version is not None:
             cache_key = (tenant, purpose.value, version)
             with self._lock:

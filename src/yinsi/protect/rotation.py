@@ -17,16 +17,20 @@ How it survives interruption (Ctrl-C, ``kill -9``, a lost connection):
 
 Columns come from the registry (:func:`register_encrypted_column`; Yinsi registers its own) plus those the
 caller names. A column holds bytes tokens (``LargeBinary``) or base64 text tokens (``encrypt_text``).
+Registered files (:func:`register_encrypted_files`: the packages of rights requests) are re-encrypted too,
+each replaced atomically (temporary file, then rename), before any version is retired.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Engine, MetaData, Table, and_, bindparam, func, select, tuple_, update
@@ -36,6 +40,14 @@ from sqlalchemy.orm import Session
 from yinsi.protect import keys as _keys  # the module, not its names: keys → storage → this module is a cycle
 from yinsi.protect.crypto import Algorithm, DataKey, decode_text_token, read_header
 from yinsi.protect.errors import InvalidCiphertext, RotationError
+from yinsi.protect.registry import (
+    EncryptedColumn,
+    EncryptedFiles,
+    register_encrypted_column,
+    register_encrypted_files,
+    registered_columns,
+    registered_files,
+)
 from yinsi.storage.keys_tables import DataKeyRow, KeyRotationColumnRow, KeyRotationRow
 
 if TYPE_CHECKING:
@@ -44,10 +56,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ColumnProgress",
     "EncryptedColumn",
+    "EncryptedFiles",
     "RotationResult",
     "RotationTarget",
     "register_encrypted_column",
+    "register_encrypted_files",
     "registered_columns",
+    "registered_files",
     "rotate_data_key",
     "running_rotation",
 ]
@@ -55,46 +70,6 @@ __all__ = [
 DEFAULT_BATCH_SIZE = 500
 #: Passes per column before giving up on writers that keep using the old version.
 MAX_PASSES = 5
-
-
-@dataclass(frozen=True)
-class EncryptedColumn:
-    """A column that holds Yinsi tokens.
-
-    ``field`` is the field name the tokens were encrypted with (default ``"table.column"``);
-    ``key_columns`` order the scan (default: the table's primary key); ``tenant_column`` restricts the
-    scan to the tenant's rows (``None``: every row belongs to the tenant being rotated).
-    """
-
-    table: str
-    column: str
-    field: str | None = None
-    key_columns: tuple[str, ...] | None = None
-    tenant_column: str | None = "tenant_id"
-
-    @property
-    def field_name(self) -> str:
-        return self.field or f"{self.table}.{self.column}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.table}.{self.column}"
-
-
-_REGISTRY: dict[tuple[str, str], EncryptedColumn] = {}
-
-
-def register_encrypted_column(column: EncryptedColumn) -> EncryptedColumn:
-    """Add a column of *Yinsi's own database* to the registry that every rotation covers."""
-    existing = _REGISTRY.get((column.table, column.column))
-    if existing is not None and existing != column:
-        raise ValueError(f"{column.label} is already registered differently: {existing}")
-    _REGISTRY[(column.table, column.column)] = column
-    return column
-
-
-def registered_columns() -> list[EncryptedColumn]:
-    return sorted(_REGISTRY.values(), key=lambda c: (c.table, c.column))
 
 
 #: Yinsi's own encrypted column: identifiers kept for look-up by blind index.
@@ -133,6 +108,8 @@ class RotationResult:
     resumed: bool
     columns: list[ColumnProgress] = field(default_factory=list)
     retired_versions: list[int] = field(default_factory=list)
+    #: The registered files (one entry per kind: rows are files).
+    files: list[ColumnProgress] = field(default_factory=list)
 
 
 def running_rotation(ring: KeyRing, tenant: str) -> KeyRotationRow | None:
@@ -266,6 +243,8 @@ def rotate_data_key(
         col = _Column(target, tenant)
         result.columns.append(_rotate_column(ring, tenant, rotation.id, col, to_version, batch_size, pause,
                                              on_progress))
+    for files in registered_files():
+        result.files.append(_rotate_files(ring, tenant, files, to_version, on_progress))
     with ring.session() as session, session.begin():
         row = session.get(KeyRotationRow, rotation.id)
         assert row is not None
@@ -288,6 +267,45 @@ def rotate_data_key(
         row.status = "done"
         row.finished_at = ring.now()
     return result
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically, keeping it private (0600)."""
+    tmp = path.with_name(path.name + ".rotating")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _rotate_files(ring: KeyRing, tenant: str, files: EncryptedFiles, to_version: int,
+                  on_progress: Callable[[ColumnProgress], None] | None) -> ColumnProgress:
+    """Re-encrypt the tenant's registered files still under an older key version (idempotent: a file
+    already at ``to_version`` is left alone, so an interrupted run simply redoes the rest)."""
+    paths = sorted({Path(p) for p in files.locate(ring.engine, tenant)})
+    present = [p for p in paths if p.is_file()]
+    progress = ColumnProgress(files.label, 1, len(present), 0, 0, 0, False)
+    cipher = ring.cipher(tenant)
+    for path in present:
+        raw = path.read_bytes()
+        try:
+            if read_header(raw).key_version != to_version:
+                fresh = cipher.reencrypt(files.field, raw)
+                if fresh is not None:
+                    _replace_file(path, fresh)
+                    progress.changed += 1
+                    progress.total_reencrypted += 1
+        except InvalidCiphertext as exc:
+            raise RotationError(f"文件 {path} 无法解密：{exc}") from None
+        progress.seen += 1
+        if on_progress:
+            on_progress(progress)
+    progress.finished = True
+    if on_progress:
+        on_progress(progress)
+    return progress
 
 
 def _progress_row(session: Session, rotation_id: int, col: _Column, now: datetime) -> KeyRotationColumnRow:

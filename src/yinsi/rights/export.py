@@ -10,7 +10,11 @@ A package is a zip with three files:
 
 The zip is PI. At rest it is kept only encrypted with the tenant's data key (field ``rights.export``) in
 ``<data dir>/exports/<tenant>/<request>.zip.enc`` (mode 0600); ``yinsi request export`` decrypts it for
-handing over to the person.
+handing over to the person. ``yinsi keys rotate`` re-encrypts the tenant's packages under the new data-key
+version (:func:`package_files` lists them for the rotation registry).
+
+In the CSV, a value that a spreadsheet would read as a formula (it starts with ``= + - @``, a tab or a
+carriage return) is prefixed with an apostrophe (:func:`yinsi.csv_safe.safe_cell`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from yinsi.csv_safe import safe_row
 
 EXPORT_FIELD = "rights.export"
 
@@ -42,8 +48,8 @@ def build_package(meta: Mapping[str, Any], found: Sequence[Mapping[str, Any]], *
     w = csv.writer(buf)
     w.writerow(["个人信息项", "名称", "敏感个人信息", "来源位置", "记录", "值"])
     for f in found:
-        w.writerow([f["item"], f["name"], "是" if f["sensitive"] else "否", f["location"], f["source"],
-                    _text(f["value"])])
+        w.writerow(safe_row([f["item"], f["name"], "是" if f["sensitive"] else "否", f["location"], f["source"],
+                             _text(f["value"])]))
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for f in found:
         groups.setdefault(f["item"], []).append(f)
@@ -89,3 +95,26 @@ def write_private(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def package_files(engine: Any, tenant: str) -> Iterator[Path]:
+    """The tenant's encrypted packages: those its requests point to, and any under the default exports
+    directory (``<data dir>/exports/<tenant>``), for the key rotation."""
+    from sqlalchemy import select
+
+    from yinsi.config import data_dir
+    from yinsi.storage.rights_tables import RightsRequest
+
+    with engine.connect() as conn:
+        results = conn.execute(select(RightsRequest.result).where(RightsRequest.tenant_id == tenant,
+                                                                  RightsRequest.result.is_not(None))).scalars()
+        for text in results:
+            try:
+                package = json.loads(text).get("package")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(package, str) and package.endswith(".zip.enc"):
+                yield Path(package)
+    default = data_dir() / "exports" / tenant
+    if default.is_dir():
+        yield from default.glob("*.zip.enc")

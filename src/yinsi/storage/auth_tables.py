@@ -167,7 +167,7 @@ class RateEventRow(Base):
 
 def register_rotation_columns() -> None:
     """Put the encrypted columns of these tables in the key-rotation registry (``yinsi keys rotate``)."""
-    from yinsi.protect.rotation import EncryptedColumn, register_encrypted_column
+    from yinsi.protect.registry import EncryptedColumn, register_encrypted_column
 
     register_encrypted_column(EncryptedColumn("app_link_keys", "secret_encrypted", field=APP_LINK_SECRET_FIELD))
     register_encrypted_column(EncryptedColumn("subject_sessions", "subject_encrypted", field=SESSION_SUBJECT_FIELD))

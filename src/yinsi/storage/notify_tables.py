@@ -98,7 +98,7 @@ def register_rotation_columns() -> None:
     """Put ``outbox.payload`` in the key-rotation registry, so ``yinsi keys rotate`` re-encrypts pending and
     dead messages. Call it once the ``outbox`` table exists in every migrated database (migration 0006);
     a registered column whose table is missing makes every rotation fail."""
-    from yinsi.protect.rotation import EncryptedColumn, register_encrypted_column
+    from yinsi.protect.registry import EncryptedColumn, register_encrypted_column
 
     register_encrypted_column(EncryptedColumn("outbox", "payload", field=OUTBOX_PAYLOAD_FIELD))
 

@@ -7,7 +7,10 @@ PI: they are stored encrypted (FieldCipher text tokens) and registered for key r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -134,9 +137,21 @@ HOLD_FIELD = "legal_holds.payload"
 
 def register_rotation_columns() -> None:
     """Put the encrypted columns of these tables in the key-rotation registry (``yinsi keys rotate``)."""
-    from yinsi.protect.rotation import EncryptedColumn, register_encrypted_column
+    from yinsi.protect.registry import (
+        EncryptedColumn,
+        EncryptedFiles,
+        register_encrypted_column,
+        register_encrypted_files,
+    )
 
     register_encrypted_column(EncryptedColumn("rights_requests", "details_encrypted", field=DETAILS_FIELD))
     register_encrypted_column(EncryptedColumn("rights_requests", "plan_encrypted", field=PLAN_FIELD))
     register_encrypted_column(EncryptedColumn("rights_requests", "identity_encrypted", field=IDENTITY_FIELD))
     register_encrypted_column(EncryptedColumn("legal_holds", "payload_encrypted", field=HOLD_FIELD))
+    register_encrypted_files(EncryptedFiles("rights.export", field="rights.export", locate=_package_files))
+
+
+def _package_files(engine: Any, tenant: str) -> Iterable[Path]:
+    from yinsi.rights.export import package_files
+
+    return package_files(engine, tenant)

@@ -219,6 +219,6 @@ TOTP_FIELD = "staff.totp_secret"
 
 def register_rotation_columns() -> None:
     """Put the encrypted TOTP secrets in the key-rotation registry (``yinsi keys rotate``)."""
-    from yinsi.protect.rotation import EncryptedColumn, register_encrypted_column
+    from yinsi.protect.registry import EncryptedColumn, register_encrypted_column
 
     register_encrypted_column(EncryptedColumn("staff", "totp_secret_encrypted", field=TOTP_FIELD))
