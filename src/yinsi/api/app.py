@@ -217,6 +217,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for module in route_modules():
         mark_auth(module.router)
         app.include_router(module.router)
+    from yinsi.web.app import mount as mount_web
+
+    mount_web(app)  # the privacy center and the staff console (HTML pages, outside the OpenAPI document)
     app.add_middleware(RequestContext)
     return app
 

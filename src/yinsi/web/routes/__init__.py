@@ -1,0 +1,1 @@
+"""The web pages: every module here with a ``router`` is included by :func:`yinsi.web.app.mount`."""
