@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from yinsi.declarations import line_of
 from yinsi.domain.datamap import (
@@ -30,6 +30,7 @@ from yinsi.domain.datamap import (
     format_path,
 )
 from yinsi.domain.policy import Declaration
+from yinsi.yaml_guard import YamlLimitError, check_size, check_yaml
 
 #: At most this many Redis keys are sampled (SCAN) when checking a live Redis store.
 REDIS_SAMPLE = 20_000
@@ -121,11 +122,16 @@ def parse_datamap(text: str, file: str = "<string>") -> DataMapFile:
     """Parse a data map from YAML text: structure and internal consistency (references, join paths,
     placeholders, erase actions, legal holds). Raises ``DataMapError`` listing every problem."""
     try:
+        check_yaml(text)
         raw = YAML(typ="rt").load(text)
+    except YamlLimitError as exc:
+        raise DataMapError([MapProblem(file, exc.line, "", exc.message)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise DataMapError([MapProblem(file, line, "", f"YAML 语法错误：{exc.problem}")]) from None
+    except (YAMLError, RecursionError) as exc:
+        raise DataMapError([MapProblem(file, None, "", f"YAML 无法读取：{type(exc).__name__}")]) from None
     if not isinstance(raw, dict):
         raise DataMapError([MapProblem(file, 1, "", "数据地图应是一个 YAML 映射")])
     try:
@@ -149,9 +155,14 @@ def load_datamap(path: str | Path) -> DataMapFile:
     """Load a data map file (see ``parse_datamap``)."""
     p = Path(path)
     try:
+        check_size(p.stat().st_size)
         text = p.read_text(encoding="utf-8")
+    except YamlLimitError as exc:
+        raise DataMapError([MapProblem(str(p), None, "", exc.message)]) from None
     except FileNotFoundError:
         raise DataMapError([MapProblem(str(p), None, "", "文件不存在")]) from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise DataMapError([MapProblem(str(p), None, "", f"无法读取：{exc.strerror}")]) from None
     except UnicodeDecodeError:
         raise DataMapError([MapProblem(str(p), None, "", "不是 UTF-8 文本")]) from None
     return parse_datamap(text, str(p))

@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from yinsi.domain.policy import Declaration, ReferenceErrors
+from yinsi.yaml_guard import YamlLimitError, check_size, check_yaml
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,18 @@ def _path(root: Any, loc: tuple[int | str, ...]) -> str:
 
 
 def parse_declaration(text: str, file: str = "<string>") -> Declaration:
-    """Parse and validate a declaration from YAML text."""
+    """Parse and validate a declaration from YAML text (over a limit of :mod:`yinsi.yaml_guard`: refused)."""
     try:
+        check_yaml(text)
         raw = _yaml().load(text)
+    except YamlLimitError as exc:
+        raise DeclarationError([Problem(file, exc.line, "", exc.message)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise DeclarationError([Problem(file, line, "", f"YAML syntax error: {exc.problem}")]) from None
+    except (YAMLError, RecursionError) as exc:
+        raise DeclarationError([Problem(file, None, "", f"YAML 无法读取：{type(exc).__name__}")]) from None
     if not isinstance(raw, dict):
         raise DeclarationError([Problem(file, 1, "", "a declaration is a YAML mapping")])
     try:
@@ -112,9 +118,14 @@ def load_declaration(path: str | Path) -> Declaration:
     """Load and validate a declaration file."""
     p = Path(path)
     try:
+        check_size(p.stat().st_size)
         text = p.read_text(encoding="utf-8")
+    except YamlLimitError as exc:
+        raise DeclarationError([Problem(str(p), None, "", exc.message)]) from None
     except FileNotFoundError:
         raise DeclarationError([Problem(str(p), None, "", "file not found")]) from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise DeclarationError([Problem(str(p), None, "", f"无法读取：{exc.strerror}")]) from None
     except UnicodeDecodeError:
         raise DeclarationError([Problem(str(p), None, "", "not UTF-8 text")]) from None
     return parse_declaration(text, str(p))
