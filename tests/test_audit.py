@@ -30,6 +30,7 @@ from yinsi.audit.hashing import hash_fn
 from yinsi.audit.merkle import Frontier, inclusion_proof, leaf_hash, root_of, verify_inclusion
 from yinsi.audit.model import canonical_json, checkpoint_payload
 from yinsi.audit.signing import generate, key_id_for, parse_private, verify_signature
+from yinsi.audit.witness import WITNESS_FILE_NAME, FileWitness
 from yinsi.storage import make_engine, make_session_factory, upgrade
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -65,8 +66,21 @@ def factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def log(factory: sessionmaker[Session]) -> AuditLog:
-    return AuditLog(factory, checkpoint_every=10, clock=Clock())
+def witness_dir(tmp_path: Path) -> Path:
+    """A witness directory outside the data directory (as on another mount)."""
+    d = tmp_path / "witness"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def witness(witness_dir: Path) -> FileWitness:
+    return FileWitness(witness_dir, directory=True)
+
+
+@pytest.fixture
+def log(factory: sessionmaker[Session], witness: FileWitness) -> AuditLog:
+    return AuditLog(factory, checkpoint_every=10, checkpoint_seconds=0, clock=Clock(), witness=witness)
 
 
 # --- Merkle trees (RFC 6962) -----------------------------------------------------------------------
@@ -359,7 +373,8 @@ def test_a_host_that_never_signed_verifies_with_the_database_keys(log: AuditLog,
         log.append("t1", "a", "other")
     auditor = AuditLog(factory, key_file=tmp_path / "none.key", witness_file=tmp_path / "none.json")
     result = auditor.verify("t1")
-    assert result.ok and result.key_trust == "database" and result.witness == "none"
+    assert result.ok and result.key_trust == "database" and result.witness == "missing"
+    assert {w.kind for w in result.warnings} == {"keys_from_database", "witness_missing"} and not result.confirmed
     assert not (tmp_path / "none.key").exists()  # verification never creates keys
     named = auditor.verify("t1", trusted_keys=[log.signer("ed25519").key_id])
     assert named.ok and named.key_trust == "given"
@@ -383,7 +398,7 @@ def test_inclusion_proof_of_an_entry_against_its_checkpoint(log: AuditLog) -> No
 
 
 def test_append_in_commits_with_the_callers_transaction(log: AuditLog, factory: sessionmaker[Session],
-                                                        isolated_env: Path) -> None:
+                                                        witness_dir: Path) -> None:
     with factory() as session:
         log.append_in(session, "t1", "system", "consent_change", target_subject="psn_1", details={"scope": "a"})
         session.rollback()
@@ -391,20 +406,20 @@ def test_append_in_commits_with_the_callers_transaction(log: AuditLog, factory: 
     with factory() as session:
         for i in range(10):
             log.append_in(session, "t1", "system", "consent_change", details={"i": i})
-        assert not (isolated_env / "audit_witness.json").exists()  # not before the commit
+        assert not (witness_dir / WITNESS_FILE_NAME).exists()  # not before the commit
         session.commit()
     assert [e.seq for e in log.entries("t1")] == list(range(1, 11))
-    assert (isolated_env / "audit_witness.json").exists()
+    assert (witness_dir / WITNESS_FILE_NAME).exists()
     assert log.verify("t1").ok
 
 
 def test_a_rolled_back_checkpoint_never_reaches_the_witness_file(log: AuditLog, factory: sessionmaker[Session],
-                                                                  isolated_env: Path) -> None:
+                                                                  witness_dir: Path) -> None:
     with factory() as session:
         for i in range(10):
             log.append_in(session, "t1", "system", "other", details={"i": i})
         session.rollback()
         session.commit()
-    assert not (isolated_env / "audit_witness.json").exists()
+    assert not (witness_dir / WITNESS_FILE_NAME).exists()
     log.append("t1", "a", "other")
     assert log.verify("t1").ok

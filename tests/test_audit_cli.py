@@ -21,7 +21,16 @@ def _record(*args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_record_show_checkpoint_verify_round_trip(isolated_env: Path) -> None:
+@pytest.fixture
+def witness_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A witness directory outside the data directory, as on another mount."""
+    d = tmp_path / "witness-mount"
+    d.mkdir()
+    monkeypatch.setenv("YINSI_AUDIT_WITNESS", str(d))
+    return d
+
+
+def test_record_show_checkpoint_verify_round_trip(isolated_env: Path, witness_dir: Path) -> None:
     _record("--tenant", "acme", "--actor", "staff-7", "--action", "unmask", "--subject", "psn_1",
             "--item", "contact.mobile", "--item", "basic.name", "--reason", "核实订单", "--details", '{"ticket": "T-9"}')
     _record("--tenant", "acme", "--actor", "staff-8", "--action", "export", "--reason", "季度报表")
@@ -36,15 +45,19 @@ def test_record_show_checkpoint_verify_round_trip(isolated_env: Path) -> None:
     assert "查看未掩码信息" in table.output and "核实订单" in table.output
     assert json.loads(runner.invoke(app, ["audit", "show", "--tenant", "acme", "--limit", "1", "--json"]).stdout)[0]["seq"] == 2
 
+    # every command that wrote entries ended with a checkpoint over them
     cp = runner.invoke(app, ["audit", "checkpoint", "--json"])
     assert cp.exit_code == 0
     made = json.loads(cp.stdout)
-    assert made[0]["upto_seq"] == 2 and made[0]["created"] is True and len(made[0]["signature"]) == 128
+    assert made[0]["upto_seq"] == 2 and made[0]["checkpoint"] == 2 and made[0]["created"] is False
+    assert len(made[0]["signature"]) == 128
     assert "未新建" in runner.invoke(app, ["audit", "checkpoint", "--tenant", "acme"]).output
 
-    ok = runner.invoke(app, ["audit", "verify"])
-    assert ok.exit_code == 0 and "审计日志完整" in ok.output and "共 2 条记录" in ok.output
-    assert (isolated_env / "audit_signing.key").exists() and (isolated_env / "audit_witness.json").exists()
+    ok = runner.invoke(app, ["audit", "verify", "--strict"])
+    assert ok.exit_code == 0 and "审计日志完整" in ok.output and "共 2 条记录" in ok.output and "警告" not in ok.output
+    key = (isolated_env / "audit_signing.key").read_bytes()
+    assert key.startswith(b"YINSI-AUDIT-WRAPPED-KEY/1") and b"PRIVATE KEY" not in key  # wrapped by the master key
+    assert (witness_dir / "yinsi-audit-witness.json").exists()
 
     with sqlite3.connect(isolated_env / "yinsi.db") as conn:
         conn.execute("UPDATE audit_entries SET reason = '例行' WHERE seq = 1")
@@ -83,7 +96,7 @@ def test_init_chains_and_an_sm_chain() -> None:
         _record("--tenant", "gm", "--actor", "system", "--action", "config_change")
     chains = json.loads(runner.invoke(app, ["audit", "chains", "--json"]).stdout)
     assert [(c["tenant"], c["hash_alg"], c["sign_alg"], c["last_seq"], c["last_checkpoint_seq"]) for c in chains] == [
-        ("gm", "sm3", "sm2", 3, 2)]
+        ("gm", "sm3", "sm2", 3, 3)]  # the third entry was signed when its command ended
     assert runner.invoke(app, ["audit", "verify", "--tenant", "gm"]).exit_code == 0
     clash = runner.invoke(app, ["audit", "init", "--tenant", "gm", "--hash", "sha256"])
     assert clash.exit_code == 2 and "不能更改" in clash.output
@@ -103,4 +116,5 @@ def test_rotate_key_is_logged_and_old_checkpoints_still_verify() -> None:
 def test_an_empty_database_has_nothing_to_verify() -> None:
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 0 and "没有审计日志" in result.output
-    assert json.loads(runner.invoke(app, ["audit", "verify", "--json"]).stdout) == {"ok": True, "chains": []}
+    assert json.loads(runner.invoke(app, ["audit", "verify", "--json"]).stdout) == {
+        "ok": True, "confirmed": False, "strict": False, "chains": []}  # no witness configured

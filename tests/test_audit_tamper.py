@@ -69,8 +69,8 @@ class Chain:
 def chain(migrated_url: str, tmp_path: Path) -> Iterator[Chain]:
     engine = make_engine(migrated_url)
     ticks = iter(range(10_000))
-    log = AuditLog(make_session_factory(engine), checkpoint_every=10, witness_file=tmp_path / "witness.json",
-                   clock=lambda: T0 + timedelta(seconds=next(ticks)))
+    log = AuditLog(make_session_factory(engine), checkpoint_every=10, checkpoint_seconds=0,
+                   witness_file=tmp_path / "witness.json", clock=lambda: T0 + timedelta(seconds=next(ticks)))
     for i in range(35):
         log.append(T, f"staff-{i % 3}", "pi_access", target_subject=f"psn_{i:04d}", items=["contact.mobile"],
                    reason="核实订单", details={"ticket": f"T-{i}"})
@@ -225,7 +225,7 @@ def test_truncation_before_the_last_checkpoint_with_a_rewritten_head_is_caught_b
     assert result.witness == "checked"
     seq, kind = first(result)
     assert kind == "truncated" and seq is not None and seq <= 26
-    assert "外部留存的检查点 #3" in result.problems[0].message
+    assert "外部见证的检查点 #3" in result.problems[0].message
     # Without the witness nothing inside the database contradicts the shortened log: this is why the
     # witness file (and off-site copies of checkpoints) exist.
     blind = AuditLog(make_session_factory(chain.engine), use_witness=False)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from yinsi.audit.errors import AuditError, AuditKeyError, ChainConfigConflict, InvalidAuditEntry, PIInAuditEntry
 from yinsi.audit.hashing import HashAlg
-from yinsi.audit.log import AuditLog, ChainInfo, InclusionProof
+from yinsi.audit.log import AuditLog, ChainInfo, ConsistencyProof, InclusionProof, checkpoint_pending
 from yinsi.audit.model import ACTION_LABELS, SYSTEM_ACTOR, AuditAction, AuditEntry, AuditRecord, Checkpoint
 from yinsi.audit.pi_guard import check_no_pi, find_pi
 from yinsi.audit.signing import SignAlg
-from yinsi.audit.verify import KINDS, Problem, VerifyResult
+from yinsi.audit.verify import KINDS, WARNING_KINDS, Problem, VerifyResult
+from yinsi.audit.witness import DatabaseWitness, FileWitness, WitnessStore
 
 __all__ = [
     "ACTION_LABELS",
     "KINDS",
     "SYSTEM_ACTOR",
+    "WARNING_KINDS",
     "AuditAction",
     "AuditEntry",
     "AuditError",
@@ -28,6 +30,9 @@ __all__ = [
     "ChainConfigConflict",
     "ChainInfo",
     "Checkpoint",
+    "ConsistencyProof",
+    "DatabaseWitness",
+    "FileWitness",
     "HashAlg",
     "InclusionProof",
     "InvalidAuditEntry",
@@ -35,6 +40,8 @@ __all__ = [
     "Problem",
     "SignAlg",
     "VerifyResult",
+    "WitnessStore",
     "check_no_pi",
+    "checkpoint_pending",
     "find_pi",
 ]

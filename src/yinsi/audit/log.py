@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yinsi.audit.errors import AuditError, ChainConfigConflict, InvalidAuditEntry
 from yinsi.audit.hashing import GENESIS_HASH, HashAlg, hash_fn
-from yinsi.audit.merkle import Frontier, inclusion_proof, leaf_hash
+from yinsi.audit.location import canonical_database
+from yinsi.audit.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, root_of
 from yinsi.audit.model import (
     AuditAction,
     AuditEntry,
@@ -38,6 +41,7 @@ from yinsi.audit.model import (
     endorsement_payload,
     entry_payload,
 )
+from yinsi.audit.proofcheck import CONSISTENCY_TYPE, INCLUSION_TYPE
 from yinsi.audit.records import Prepared, check_tenant, prepare
 from yinsi.audit.signing import SignAlg, Signer, default_key_file, generate, load_signer, replace_key_file
 from yinsi.audit.store import (
@@ -56,10 +60,15 @@ from yinsi.audit.store import (
     row_to_entry,
 )
 from yinsi.audit.verify import VerifyResult, verify_chain
-from yinsi.audit.witness import WitnessRecord, default_witness_file, read_witness, record_quietly
-from yinsi.storage.engine import display_url
+from yinsi.audit.witness import FileWitness, WitnessMissing, WitnessRecord, WitnessStore, record_quietly, witness_from_env
 
+#: Entries between automatic checkpoints (for new chains), unless ``YINSI_AUDIT_CHECKPOINT_EVERY`` says otherwise.
 DEFAULT_CHECKPOINT_EVERY = 1000
+#: At most this many seconds between an entry and the checkpoint that covers it, while the process runs
+#: (``YINSI_AUDIT_CHECKPOINT_SECONDS``; 0 turns the time limit off).
+DEFAULT_CHECKPOINT_SECONDS = 60.0
+CHECKPOINT_EVERY_ENV = "YINSI_AUDIT_CHECKPOINT_EVERY"
+CHECKPOINT_SECONDS_ENV = "YINSI_AUDIT_CHECKPOINT_SECONDS"
 
 T = TypeVar("T")
 log = logging.getLogger("yinsi.audit")
@@ -94,10 +103,45 @@ class InclusionProof:
     entry_hash: str
     checkpoint: Checkpoint
     path: tuple[str, ...]
+    #: The entry's hashed form (its canonical JSON hashes to ``entry_hash``).
+    entry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tenant": self.tenant, "seq": self.seq, "entry_hash": self.entry_hash, "path": list(self.path),
-                "checkpoint": self.checkpoint.to_dict()}
+        """The JSON that ``yinsi.audit.proofcheck.check`` verifies without Yinsi's database."""
+        cp = self.checkpoint.to_dict()
+        cp.pop("created", None)
+        return {"type": INCLUSION_TYPE, "hash_alg": self.checkpoint.hash_alg, "tenant": self.tenant, "seq": self.seq,
+                "entry_hash": self.entry_hash, "entry": self.entry, "tree_size": self.checkpoint.upto_seq,
+                "root": self.checkpoint.root, "path": list(self.path), "checkpoint": cp}
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """Proof that the tree of ``second_size`` entries extends the tree of ``first_size`` (RFC 9162 §2.1.4)."""
+
+    tenant: str
+    hash_alg: str
+    first_size: int
+    second_size: int
+    first_root: str
+    second_root: str
+    path: tuple[str, ...]
+    first_checkpoint: Checkpoint | None = None
+    second_checkpoint: Checkpoint | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON that ``yinsi.audit.proofcheck.check`` verifies without Yinsi's database."""
+        def cp(c: Checkpoint | None) -> dict[str, Any] | None:
+            if c is None:
+                return None
+            d = c.to_dict()
+            d.pop("created", None)
+            return d
+
+        return {"type": CONSISTENCY_TYPE, "hash_alg": self.hash_alg, "tenant": self.tenant,
+                "first_size": self.first_size, "second_size": self.second_size, "first_root": self.first_root,
+                "second_root": self.second_root, "path": list(self.path),
+                "first_checkpoint": cp(self.first_checkpoint), "second_checkpoint": cp(self.second_checkpoint)}
 
 
 def chain_info(row: Row[Any]) -> ChainInfo:
@@ -110,7 +154,89 @@ def _dialect(session: Session) -> str:
 
 
 def _database_name(session: Session) -> str:
-    return display_url(session.get_bind().engine.url)
+    return canonical_database(session.get_bind().engine.url)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AuditError(f"环境变量 {name} 应为非负数，实际为 {raw!r}") from None
+    if value < 0 or value != value:
+        raise AuditError(f"环境变量 {name} 应为非负数，实际为 {raw!r}")
+    return value
+
+
+def default_checkpoint_every() -> int:
+    return int(_env_number(CHECKPOINT_EVERY_ENV, DEFAULT_CHECKPOINT_EVERY))
+
+
+def default_checkpoint_seconds() -> float:
+    return _env_number(CHECKPOINT_SECONDS_ENV, DEFAULT_CHECKPOINT_SECONDS)
+
+
+@dataclass
+class _Pending:
+    """Chains of one database that this process appended to since their last checkpoint. The log itself is
+    only weakly held (a command's services are gone by its end): the database URL, key files and witness
+    suffice to sign the checkpoints."""
+
+    log: weakref.ref[AuditLog]
+    url: str
+    key_files: dict[str, Path]
+    witness: WitnessStore | None
+    tenants: set[str]
+
+
+_PENDING: dict[tuple[str, tuple[Path, ...]], _Pending] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def forget_pending() -> None:
+    """Forget the unsigned tails noted so far (they are another command's)."""
+    with _PENDING_LOCK:
+        _PENDING.clear()
+
+
+def checkpoint_pending() -> list[Checkpoint]:
+    """Sign a checkpoint over every chain this process appended to since that chain's last checkpoint.
+
+    Called at the end of every ``yinsi`` command (so a command never leaves an unsigned tail behind) and
+    by long-running processes from time to time. Failures are logged, not raised: the entries are
+    committed already, and ``verify`` reports an old unsigned tail.
+    """
+    with _PENDING_LOCK:
+        todo = list(_PENDING.values())
+        _PENDING.clear()
+    made: list[Checkpoint] = []
+    for p in todo:
+        audit = p.log()
+        engine = None
+        try:
+            if audit is None:
+                from yinsi.storage import make_engine, make_session_factory
+
+                engine = make_engine(p.url)
+                audit = AuditLog(make_session_factory(engine), key_file=p.key_files[SignAlg.ED25519.value],
+                                 sm2_key_file=p.key_files[SignAlg.SM2.value], witness=p.witness,
+                                 use_witness=p.witness is not None)
+            for tenant in sorted(p.tenants):
+                try:
+                    cp = audit.checkpoint(tenant)
+                except (AuditError, DBAPIError, OSError) as exc:
+                    log.warning("未能为租户 %s 的审计链签名检查点：%s", tenant, exc)
+                    continue
+                if cp is not None and cp.created:
+                    made.append(cp)
+        except (AuditError, DBAPIError, OSError, ValueError) as exc:
+            log.warning("未能为审计链签名检查点：%s", exc)
+        finally:
+            if engine is not None:
+                engine.dispose()
+    return made
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -141,9 +267,11 @@ class AuditLog:
         *,
         hash_alg: str = HashAlg.SHA256,
         sign_alg: str = SignAlg.ED25519,
-        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_every: int | None = None,
+        checkpoint_seconds: float | None = None,
         key_file: Path | None = None,
         sm2_key_file: Path | None = None,
+        witness: WitnessStore | None = None,
         witness_file: Path | None = None,
         use_witness: bool = True,
         clock: Callable[[], datetime] | None = None,
@@ -152,17 +280,30 @@ class AuditLog:
         hash_fn(hash_alg)  # fail early on an unknown algorithm
         if sign_alg not in tuple(SignAlg):
             raise ValueError(f"unknown audit signature algorithm {sign_alg!r} (expected one of: ed25519, sm2)")
-        if checkpoint_every < 0:
-            raise ValueError("checkpoint_every must be >= 0 (0: no automatic checkpoints)")
+        if checkpoint_every is None:
+            checkpoint_every = default_checkpoint_every()
+        if checkpoint_seconds is None:
+            checkpoint_seconds = default_checkpoint_seconds()
+        if checkpoint_every < 0 or checkpoint_seconds < 0:
+            raise ValueError("checkpoint_every and checkpoint_seconds must be >= 0 (0: no automatic checkpoints)")
         self.session_factory = session_factory
         self.hash_alg = HashAlg(hash_alg).value
         self.sign_alg = SignAlg(sign_alg).value
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
         self.key_files: dict[str, Path] = {
             SignAlg.ED25519.value: key_file or default_key_file(SignAlg.ED25519),
             SignAlg.SM2.value: sm2_key_file or default_key_file(SignAlg.SM2),
         }
-        self.witness_file: Path | None = (witness_file or default_witness_file()) if use_witness else None
+        if not use_witness:
+            witness = None
+        elif witness is None:
+            witness = FileWitness(witness_file) if witness_file is not None else witness_from_env()
+        self.witness: WitnessStore | None = witness
+        self._separate_checked: set[str] = set()
+        #: When this process first saw each chain's current unsigned tail (the time limit's clock).
+        self._tail_since: dict[str, datetime] = {}
+        self._url_text: str | None = None
         self._clock = clock or (lambda: datetime.now(UTC))
         self.max_attempts = max_attempts
         self._lock = threading.Lock()
@@ -364,14 +505,65 @@ class AuditLog:
                 f"已停止追加。请运行：yinsi audit verify --tenant {tenant}") from None
         params: dict[str, Any] = {"b_tenant": tenant, "b_seq": seq, "b_hash": prev, "b_frontier": frontier.to_text()}
         cp = None
-        if head.checkpoint_every and seq - head.last_checkpoint_seq >= head.checkpoint_every:
+        if self._checkpoint_due(head, seq, now):
             checkpoint = self._sign_checkpoint(session, head, seq, prev, frontier, now)
             params.update(b_cp_no=checkpoint.number, b_cp_seq=seq, b_cp_hash=checkpoint.checkpoint_hash)
             cp = (checkpoint, _database_name(session))
             conn.execute(ADVANCE_HEAD_AND_CHECKPOINT, params)
+            self._signed(tenant)
         else:
             conn.execute(ADVANCE_HEAD, params)
+            if head.checkpoint_every:
+                self._unsigned(tenant, session)
         return entries, cp
+
+    def _checkpoint_due(self, head: Row[Any], seq: int, now: datetime) -> bool:
+        """Whether this append should sign a checkpoint: ``checkpoint_every`` entries since the last one, or
+        the unsigned tail older than ``checkpoint_seconds`` (as this process saw it: one clock reading per
+        append, no query). A chain with ``checkpoint_every`` 0 is only checkpointed on demand."""
+        if not head.checkpoint_every:
+            return False
+        if seq - head.last_checkpoint_seq >= head.checkpoint_every:
+            return True
+        if not self.checkpoint_seconds:
+            return False
+        tenant = head.tenant_id
+        if head.last_checkpoint_seq == head.last_seq:  # the tail starts with this append
+            self._tail_since[tenant] = now
+            return False
+        since = self._tail_since.setdefault(tenant, now)
+        return (now - since).total_seconds() >= self.checkpoint_seconds
+
+    def _pending_key(self, session: Session | None) -> tuple[str, tuple[Path, ...]] | None:
+        if self._url_text is None and session is not None:
+            self._url_text = session.get_bind().engine.url.render_as_string(hide_password=False)
+        if self._url_text is None:
+            return None
+        return self._url_text, tuple(self.key_files.values())
+
+    def _unsigned(self, tenant: str, session: Session) -> None:
+        key = self._pending_key(session)
+        assert key is not None
+        with _PENDING_LOCK:
+            p = _PENDING.get(key)
+            if p is None:
+                _PENDING[key] = _Pending(weakref.ref(self), key[0], dict(self.key_files), self.witness, {tenant})
+            else:
+                p.tenants.add(tenant)
+                if p.log() is None:
+                    p.log = weakref.ref(self)
+
+    def _signed(self, tenant: str) -> None:
+        self._tail_since.pop(tenant, None)
+        key = self._pending_key(None)
+        if key is None:
+            return
+        with _PENDING_LOCK:
+            p = _PENDING.get(key)
+            if p is not None:
+                p.tenants.discard(tenant)
+                if not p.tenants:
+                    del _PENDING[key]
 
     # --- checkpoints and keys -----------------------------------------------------------------
 
@@ -394,6 +586,7 @@ class AuditLog:
             cp = self._sign_checkpoint(session, head, head.last_seq, head.last_hash, frontier, self._now())
             session.execute(update(CHAINS).where(CHAINS.c.tenant_id == tenant).values(
                 last_checkpoint_no=cp.number, last_checkpoint_seq=cp.upto_seq, last_checkpoint_hash=cp.checkpoint_hash))
+            self._signed(tenant)
             return cp, _database_name(session)
 
         result = self._in_transaction(run)
@@ -445,15 +638,27 @@ class AuditLog:
             hash_alg=cp.hash_alg, sign_alg=cp.sign_alg, key_id=cp.key_id, signature=cp.signature, created_at=now))
         return cp
 
+    def _witness_store(self, database: str) -> WitnessStore | None:
+        """The witness store, once checked to be apart from ``database`` (``AuditError`` otherwise)."""
+        if self.witness is not None and database not in self._separate_checked:
+            self.witness.check_separate(database)
+            self._separate_checked.add(database)
+        return self.witness
+
     def _witness(self, cp: Checkpoint, database: str) -> None:
-        if self.witness_file is not None:
-            record_quietly(self.witness_file, WitnessRecord(cp.chain_uid, cp.tenant, database, cp.number, cp.upto_seq,
-                                                            cp.root, cp.checkpoint_hash))
+        try:
+            store = self._witness_store(database)
+        except AuditError as exc:
+            log.warning("审计检查点已保存，但外部见证配置不当，未写入：%s", exc)
+            return
+        if store is not None:
+            record_quietly(store, WitnessRecord(cp.chain_uid, cp.tenant, database, cp.number, cp.upto_seq, cp.root,
+                                                cp.checkpoint_hash))
 
     def _witness_after_commit(self, session: Session, cp: Checkpoint) -> None:
         """Record ``cp`` outside the database once the caller's transaction has committed, and only if the
         checkpoint is then really stored (a rolled-back savepoint may have discarded it)."""
-        if self.witness_file is None:
+        if self.witness is None:
             return
         pending: list[Checkpoint] = session.info.setdefault("yinsi_audit_pending_checkpoints", [])
         pending.append(cp)
@@ -461,7 +666,7 @@ class AuditLog:
             return
         session.info["yinsi_audit_listening"] = True
         engine = session.get_bind().engine
-        database = display_url(engine.url)
+        database = canonical_database(engine.url)
 
         def after_commit(sess: Session) -> None:
             todo = list(sess.info.get("yinsi_audit_pending_checkpoints", []))
@@ -556,13 +761,43 @@ class AuditLog:
             if row is None or row.upto_seq < seq or seq < 1:
                 raise AuditError(f"第 {seq} 条尚无覆盖它的检查点；请先运行：yinsi audit checkpoint --tenant {tenant}")
             h = hash_fn(row.hash_alg)
-            hashes = session.execute(select(ENTRIES.c.entry_hash).where(
-                ENTRIES.c.tenant_id == tenant, ENTRIES.c.seq <= row.upto_seq).order_by(ENTRIES.c.seq)).scalars().all()
+            hashes = self._entry_hashes(session, tenant, row.upto_seq)
+            entry = row_to_entry(session.execute(select(ENTRIES).where(
+                ENTRIES.c.tenant_id == tenant, ENTRIES.c.seq == seq)).one())
         leaves = [leaf_hash(h, bytes.fromhex(x)) for x in hashes]
-        if len(leaves) != row.upto_seq:
-            raise AuditError(f"租户 {tenant} 的审计日志不完整，无法生成证明；请运行：yinsi audit verify --tenant {tenant}")
         path = inclusion_proof(h, leaves, seq - 1)
-        return InclusionProof(tenant, seq, hashes[seq - 1], row_to_checkpoint(row), tuple(p.hex() for p in path))
+        return InclusionProof(tenant, seq, hashes[seq - 1], row_to_checkpoint(row), tuple(p.hex() for p in path),
+                              entry.payload())
+
+    def _entry_hashes(self, session: Session, tenant: str, upto: int) -> list[str]:
+        hashes = list(session.execute(select(ENTRIES.c.entry_hash).where(
+            ENTRIES.c.tenant_id == tenant, ENTRIES.c.seq <= upto).order_by(ENTRIES.c.seq)).scalars().all())
+        if len(hashes) != upto:
+            raise AuditError(f"租户 {tenant} 的审计日志不完整，无法生成证明；请运行：yinsi audit verify --tenant {tenant}")
+        return hashes
+
+    def prove_consistency(self, tenant: str, first_size: int, second_size: int | None = None) -> ConsistencyProof:
+        """A consistency proof (RFC 9162 §2.1.4) that the tree of the first ``second_size`` entries (default:
+        the newest checkpoint's) extends the tree of the first ``first_size``: whoever kept the older
+        checkpoint can check that nothing it covered was changed since. The checkpoints of those sizes, when
+        there are any, come with the proof."""
+        check_tenant(tenant)
+        with self.session_factory() as session:
+            head = session.execute(select(CHAINS).where(CHAINS.c.tenant_id == tenant)).one_or_none()
+            if head is None:
+                raise AuditError(f"租户 {tenant} 没有审计链")
+            n = head.last_checkpoint_seq if second_size is None else second_size
+            if not 1 <= first_size <= n <= head.last_seq:
+                raise AuditError(f"无法给出从 {first_size} 条到 {n} 条的一致性证明：须满足 1 ≤ 起始 ≤ 结束 ≤ {head.last_seq}"
+                                 "（结束默认为最近检查点覆盖的条数）")
+            h = hash_fn(head.hash_alg)
+            hashes = self._entry_hashes(session, tenant, n)
+            cps = {r.upto_seq: row_to_checkpoint(r) for r in session.execute(select(CHECKPOINTS).where(
+                CHECKPOINTS.c.tenant_id == tenant, CHECKPOINTS.c.upto_seq.in_([first_size, n]))).all()}
+        leaves = [leaf_hash(h, bytes.fromhex(x)) for x in hashes]
+        path = consistency_proof(h, leaves, first_size)
+        return ConsistencyProof(tenant, head.hash_alg, first_size, n, root_of(h, leaves[:first_size]).hex(),
+                                root_of(h, leaves).hex(), tuple(p.hex() for p in path), cps.get(first_size), cps.get(n))
 
     def tenants(self) -> list[str]:
         """Tenants with a chain, entries or checkpoints here, or with a checkpoint of this database on file."""
@@ -571,34 +806,51 @@ class AuditLog:
             found |= set(session.execute(select(ENTRIES.c.tenant_id).distinct()).scalars())
             found |= set(session.execute(select(CHECKPOINTS.c.tenant_id).distinct()).scalars())
             database = _database_name(session)
-        if self.witness_file is not None:
-            with contextlib.suppress(AuditError):  # an unreadable file is reported by verify
-                found |= {r.tenant for r in read_witness(self.witness_file).values() if r.database == database}
+        if self.witness is not None:
+            with contextlib.suppress(AuditError, OSError):  # an unreadable or missing witness is reported by verify
+                found |= {r.tenant for r in self.witness.read().values() if r.database == database}
         return sorted(found)
 
     def verify(self, tenant: str, *, trusted_keys: Iterable[str] = ()) -> VerifyResult:
-        """Recompute the chain, the Merkle roots and the signatures of ``tenant``'s log.
+        """Recompute the chain, the Merkle roots and the signatures of ``tenant``'s log, and compare with the
+        witness.
 
         ``trusted_keys``: key ids to trust besides this host's own key files. Never raises for tampering: the
-        result lists the problems, the first bad entry first.
+        result lists the problems, the first bad entry first, and warnings (no witness, witness missing, an
+        old unsigned tail, signers known only from the database) that ``--strict`` treats as failures.
         """
         check_tenant(tenant)
         anchors = set(trusted_keys)
         local: set[str] = set()
         for alg, path in self.key_files.items():
-            signer = self._signers.get(alg) or load_signer(alg, path, create=False)
+            try:
+                signer = self._signers.get(alg) or load_signer(alg, path, create=False)
+            except AuditError as exc:  # e.g. no master key here to unwrap it: verify without local trust
+                log.info("本机审计签名密钥不可用，按数据库中的密钥校验：%s", exc)
+                signer = None
             if signer is not None:
                 local.add(signer.key_id)
-        witness: dict[str, WitnessRecord] | None = None
-        witness_error: str | None = None
-        if self.witness_file is not None:
-            try:
-                witness = read_witness(self.witness_file)
-            except AuditError as exc:
-                witness_error = str(exc)
         with self.session_factory() as session:
+            database = _database_name(session)
+            witness: dict[str, WitnessRecord] | None = None
+            witness_error: str | None = None
+            witness_state = "not_configured"
+            if self.witness is not None:
+                try:
+                    self._witness_store(database)
+                    witness = self.witness.read()
+                    witness_state = "configured"
+                except WitnessMissing as exc:
+                    witness_state, witness_error = "missing", str(exc)
+                except (AuditError, OSError) as exc:
+                    witness_state, witness_error = "unreadable", str(exc)
             return verify_chain(session, tenant, given_keys=anchors, local_keys=local, witness=witness,
-                                witness_error=witness_error, database=_database_name(session))
+                                witness_error=witness_error, witness_state=witness_state, database=database,
+                                now=self._now(), max_tail_age=self._max_tail_age())
+
+    def _max_tail_age(self) -> float | None:
+        """How old an unsigned tail may be before ``verify`` warns: the time limit plus a minute's grace."""
+        return self.checkpoint_seconds + 60 if self.checkpoint_seconds else None
 
     def verify_all(self, *, trusted_keys: Iterable[str] = ()) -> list[VerifyResult]:
         keys = list(trusted_keys)
@@ -611,4 +863,5 @@ class AuditLog:
 
 
 
-__all__ = ["AuditLog", "ChainInfo", "InclusionProof", "InvalidAuditEntry"]
+__all__ = ["AuditLog", "ChainInfo", "ConsistencyProof", "InclusionProof", "InvalidAuditEntry", "checkpoint_pending",
+           "forget_pending"]

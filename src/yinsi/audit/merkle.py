@@ -114,3 +114,57 @@ def verify_inclusion(h: HashFn, leaf: bytes, index: int, size: int, proof: Seque
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
+
+
+def consistency_proof(h: HashFn, leaves: Sequence[bytes], first_size: int) -> list[bytes]:
+    """The consistency proof between the tree of the first ``first_size`` leaves and the tree of all
+    ``leaves`` (RFC 9162 §2.1.4.1 PROOF(m, D[n])). ``1 <= first_size <= len(leaves)``."""
+    n = len(leaves)
+    if not 1 <= first_size <= n:
+        raise IndexError(f"no consistency proof from a tree of {first_size} to a tree of {n}")
+    return _subproof(h, first_size, leaves, True)
+
+
+def _subproof(h: HashFn, m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root_of(h, leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(h, m, leaves[:k], complete), root_of(h, leaves[k:])]
+    return [*_subproof(h, m - k, leaves[k:], False), root_of(h, leaves[:k])]
+
+
+def verify_consistency(h: HashFn, first_size: int, second_size: int, proof: Sequence[bytes], first_root: bytes,
+                       second_root: bytes) -> bool:
+    """Whether ``proof`` shows that the tree of ``second_size`` leaves with ``second_root`` extends the tree of
+    ``first_size`` leaves with ``first_root`` (RFC 9162 §2.1.4.2)."""
+    if not 1 <= first_size <= second_size:
+        return False
+    if first_size == second_size:
+        return not proof and first_root == second_root
+    path = list(proof)
+    if first_size & (first_size - 1) == 0:  # an exact power of two: the first tree is a subtree of the second
+        path.insert(0, first_root)
+    if not path:
+        return False
+    fn, sn = first_size - 1, second_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(h, c, fr)
+            sr = node_hash(h, c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(h, sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == first_root and sr == second_root and sn == 0

@@ -7,7 +7,13 @@
    hash of the one before.
 3. The head row must agree with the last entry and the last checkpoint; no entry or checkpoint may lie
    beyond it.
-4. The newest checkpoint recorded outside the database (the witness file) must still be there, unchanged.
+4. The newest checkpoint recorded outside the database (the witness) must still be there, unchanged; a
+   chain the witness knew in this database must not have been replaced.
+
+Besides problems (tampering or damage), the result carries warnings: what could not be confirmed. No
+witness configured, the witness gone, a chain with checkpoints the witness never saw, an unsigned tail
+older than the checkpoint time limit (entries a writer would have checkpointed by now: appended behind
+Yinsi's back, or a writer that died), signers known only from the database. ``--strict`` fails on them.
 
 Concurrent appends are tolerated: the head is read first, only entries and checkpoints up to it are
 checked, and anything beyond it must be accounted for by the head re-read at the end (an append writes
@@ -24,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
@@ -69,7 +76,16 @@ KINDS: dict[str, str] = {
     "head_mismatch": "链头记录与日志不符",
     "head_missing": "链头记录缺失",
     "chain_missing": "审计链被删除或替换",
-    "witness_unreadable": "外部留存文件无法读取",
+    "witness_unreadable": "外部见证无法读取",
+}
+
+#: Warning kinds: nothing found wrong, but something could not be confirmed (``--strict`` fails on them).
+WARNING_KINDS: dict[str, str] = {
+    "witness_not_configured": "未配置外部见证",
+    "witness_missing": "外部见证不存在",
+    "witness_no_record": "外部见证中没有该链的检查点",
+    "unchecked_tail": "末尾记录长时间没有检查点",
+    "keys_from_database": "签名者身份仅取自数据库",
 }
 
 
@@ -89,12 +105,20 @@ class VerifyResult:
     #: ``database`` (no anchor: any well-formed key in the database; proves integrity only against someone
     #: who cannot also write keys), ``none`` (no checkpoint to check).
     key_trust: str
-    #: ``checked`` (the witness file holds a checkpoint of this chain), ``none`` (it holds none),
-    #: ``disabled``, ``unreadable``.
+    #: ``checked`` (the witness holds a checkpoint of this chain and it matched or was reported),
+    #: ``no_record`` (it holds none although the chain has checkpoints), ``none`` (nothing to witness yet),
+    #: ``not_configured``, ``missing`` (configured but gone), ``unreadable``.
     witness: str
     problems: tuple[Problem, ...] = ()
     #: Consequential findings (cascades of a problem already listed) left out of ``problems``.
     suppressed: int = 0
+    #: What could not be confirmed (``WARNING_KINDS``); ``ok`` stays true, ``--strict`` fails.
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def confirmed(self) -> bool:
+        """Intact and nothing left unconfirmed (what ``verify --strict`` requires)."""
+        return self.ok and not self.warnings
 
     @property
     def first_problem(self) -> Problem | None:
@@ -108,6 +132,7 @@ class VerifyResult:
             "hash_alg": self.hash_alg, "sign_alg": self.sign_alg, "key_trust": self.key_trust,
             "witness": self.witness, "first_problem": first.to_dict() if first else None,
             "problems": [p.to_dict() for p in self.problems], "suppressed": self.suppressed,
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
     def describe(self) -> str:
@@ -133,6 +158,10 @@ class VerifyResult:
 class _State:
     problems: list[Problem] = field(default_factory=list)
     suppressed: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+
+    def warn(self, kind: str, message: str, seq: int | None = None, checkpoint: int | None = None) -> None:
+        self.warnings.append(Problem(kind, message, seq, checkpoint))
 
     def add(self, kind: str, message: str, seq: int | None = None, checkpoint: int | None = None) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
@@ -197,14 +226,19 @@ def _detect_hash_alg(session: Session, tenant: str) -> str:
 
 class _Verifier:
     def __init__(self, session: Session, tenant: str, *, given_keys: set[str], local_keys: set[str],
-                 witness: dict[str, WitnessRecord] | None, witness_error: str | None, database: str) -> None:
+                 witness: dict[str, WitnessRecord] | None, witness_error: str | None, witness_state: str,
+                 database: str, now: datetime | None, max_tail_age: float | None) -> None:
         self.session = session
         self.tenant = tenant
         self.given = given_keys
         self.local = local_keys
         self.witness = witness
         self.witness_error = witness_error
+        self.witness_state = witness_state
         self.database = database
+        self.now = now
+        self.max_tail_age = max_tail_age
+        self.first_unsigned: tuple[int, datetime] | None = None
         self.s = _State()
         self.lookups = 0
 
@@ -229,8 +263,24 @@ class _Verifier:
         count, last_seq, last_hash, matched = self._check_entries(h, head, cps)
         self._check_head(head, cps, count, last_seq, last_hash, matched)
         witness_state = self._check_witness(head, cps, last_seq)
+        self._check_tail(last_seq)
+        if cps and trust_mode == "database":
+            s.warn("keys_from_database", "本机没有参与签名的密钥，也未用 --trust-key 指定：签名者身份取自数据库中的密钥表，"
+                   "能写数据库的人可以换上自己的密钥")
         return self._result(head, count, last_seq, cps, hash_alg, sign_alg,
                             trust_mode if cps else "none", witness_state)
+
+    def _check_tail(self, last_seq: int) -> None:
+        """Warn about an unsigned tail older than the checkpoint time limit."""
+        if self.first_unsigned is None or self.now is None or not self.max_tail_age:
+            return
+        seq, at = self.first_unsigned
+        age = (self.now - at).total_seconds()
+        if age > self.max_tail_age:
+            rng = f"第 {seq} 条" if seq == last_seq else f"第 {seq} 至第 {last_seq} 条"
+            self.s.warn("unchecked_tail", f"{rng}没有检查点，其中最早的一条已有 {int(age)} 秒"
+                        f"（写入者应在 {int(self.max_tail_age - 60)} 秒内签名）：可能是绕过 Yinsi 追加的记录，"
+                        "或写入进程中途退出；这些记录只受哈希链保护。请运行：yinsi audit checkpoint 后再核对来源", seq)
 
     def _result(self, head: Row[Any] | None, count: int, last_seq: int, cps: list[Row[Any]], hash_alg: str | None,
                 sign_alg: str | None, trust: str, witness: str) -> VerifyResult:
@@ -238,7 +288,8 @@ class _Verifier:
         return VerifyResult(
             tenant=self.tenant, ok=not problems, entries=count, last_seq=last_seq, checkpoints=len(cps),
             last_checkpoint_seq=max((c.upto_seq for c in cps), default=0), hash_alg=hash_alg, sign_alg=sign_alg,
-            key_trust=trust, witness=witness, problems=tuple(problems), suppressed=self.s.suppressed)
+            key_trust=trust, witness=witness, problems=tuple(problems), suppressed=self.s.suppressed,
+            warnings=tuple(self.s.warnings))
 
     # -- checkpoints on their own: numbering, links, keys, signatures --------------------------------
 
@@ -293,9 +344,12 @@ class _Verifier:
         diverged = False  # a root mismatch or entry problem already explains later root mismatches
         matched: set[int] = set()
         upto = head.last_seq if head is not None else None
+        signed_upto = prev_upto
         for row in iter_entry_rows(self.session, self.tenant, upto=upto):
             seq = row.seq
             count += 1
+            if seq > signed_upto and self.first_unsigned is None and row.recorded_at is not None:
+                self.first_unsigned = (seq, row.recorded_at)
             problem_here = False
             if seq != expected:
                 missing = f"第 {expected} 条" if seq == expected + 1 else f"第 {expected} 至第 {seq - 1} 条"
@@ -441,11 +495,18 @@ class _Verifier:
 
     def _check_witness(self, head: Row[Any] | None, cps: list[Row[Any]], last_seq: int) -> str:
         s = self.s
-        if self.witness_error is not None:
+        if self.witness_state == "unreadable":
             s.add("witness_unreadable", f"无法核对日志的高水位：{self.witness_error}")
             return "unreadable"
+        if self.witness_state == "missing":
+            s.warn("witness_missing", f"{self.witness_error}：无法核对日志是否被截断、检查点是否被删除、整条链是否被替换"
+                   "（能写数据库的人可以做到这些而不被发现）")
+            return "missing"
         if self.witness is None:
-            return "disabled"
+            if cps or last_seq:
+                s.warn("witness_not_configured", "未配置外部见证（YINSI_AUDIT_WITNESS）：无法核对日志是否被截断、"
+                       "检查点是否被删除、整条链是否被替换（能写数据库的人可以做到这些而不被发现）")
+            return "not_configured"
         uid = head.chain_uid if head is not None else None
         state = "none"
         for rec in self.witness.values():
@@ -453,22 +514,34 @@ class _Verifier:
                 state = "checked"
                 cp = next((c for c in cps if c.checkpoint_no == rec.checkpoint_no), None)
                 if cp is None:
-                    s.add("truncated", f"外部留存的检查点 #{rec.checkpoint_no}（覆盖至第 {rec.upto_seq} 条）在数据库中已不存在："
+                    s.add("truncated", f"外部见证的检查点 #{rec.checkpoint_no}（覆盖至第 {rec.upto_seq} 条）在数据库中已不存在："
                           "日志被截断或检查点被删除", min(rec.upto_seq, last_seq + 1), rec.checkpoint_no)
                 elif cp.checkpoint_hash != rec.checkpoint_hash or cp.root != rec.root or cp.upto_seq != rec.upto_seq:
-                    s.add("checkpoint_mismatch", f"检查点 #{rec.checkpoint_no} 与外部留存的不同：检查点被替换",
+                    s.add("checkpoint_mismatch", f"检查点 #{rec.checkpoint_no} 与外部见证的不同：检查点被替换",
                           min(rec.upto_seq, cp.upto_seq), rec.checkpoint_no)
             elif rec.tenant == self.tenant and rec.database == self.database:
                 state = "checked"
                 what = "已被删除" if head is None else "已被替换"
-                s.add("chain_missing", f"外部留存文件记录了本库中该租户的审计链 {rec.chain_uid}（检查点 #{rec.checkpoint_no}，"
+                s.add("chain_missing", f"外部见证记录了本库中该租户的审计链 {rec.chain_uid}（检查点 #{rec.checkpoint_no}，"
                       f"覆盖至第 {rec.upto_seq} 条），该链{what}", 1, rec.checkpoint_no)
+        if state == "none" and cps:
+            s.warn("witness_no_record", f"外部见证中没有这条链的检查点（数据库中有 {len(cps)} 个）："
+                   "见证被清除，或签名时未能写入见证")
+            return "no_record"
         return state
 
 
 def verify_chain(session: Session, tenant: str, *, given_keys: Iterable[str] = (), local_keys: Iterable[str] = (),
                  witness: dict[str, WitnessRecord] | None = None, witness_error: str | None = None,
-                 database: str = "") -> VerifyResult:
-    """Verify ``tenant``'s chain in the database of ``session`` (read only)."""
+                 witness_state: str | None = None, database: str = "", now: datetime | None = None,
+                 max_tail_age: float | None = None) -> VerifyResult:
+    """Verify ``tenant``'s chain in the database of ``session`` (read only).
+
+    ``witness_state``: ``configured`` (``witness`` holds the records read), ``not_configured``, ``missing``
+    or ``unreadable`` (``witness_error`` says why). ``now`` and ``max_tail_age`` (seconds): warn about an
+    unsigned tail older than that."""
+    if witness_state is None:
+        witness_state = "unreadable" if witness_error else "configured" if witness is not None else "not_configured"
     return _Verifier(session, tenant, given_keys=set(given_keys), local_keys=set(local_keys), witness=witness,
-                     witness_error=witness_error, database=database).run()
+                     witness_error=witness_error, witness_state=witness_state, database=database, now=now,
+                     max_tail_age=max_tail_age).run()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from yinsi.audit import (
     ACTION_LABELS,
     KINDS,
+    WARNING_KINDS,
     AuditAction,
     AuditEntry,
     AuditError,
@@ -36,9 +37,11 @@ BEIJING = timezone(timedelta(hours=8), "北京时间")
 URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DATABASE_URL，否则为 ./.yinsi/yinsi.db"
 TENANT_HELP = "租户标识；不指定则处理本库中的全部租户"
 
-#: Exit codes: 0 intact, 1 tampering or damage found, 2 the command could not run (database, key, input).
+#: Exit codes: 0 intact, 1 tampering or damage found, 2 the command could not run (database, key, input),
+#: 3 (``verify --strict``) nothing found wrong but not everything could be confirmed (no witness, …).
 EXIT_TAMPERED = 1
 EXIT_ERROR = 2
+EXIT_UNCONFIRMED = 3
 
 
 class HashChoice(StrEnum):
@@ -90,15 +93,19 @@ def _print_json(data: Any) -> None:
 def audit_verify(
     tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
     trust_key: list[str] = typer.Option([], "--trust-key", help="另行信任的签名密钥 ID（可重复）；默认信任本机签名密钥"),
+    strict: bool = typer.Option(False, "--strict", help="严格：未配置外部见证、见证缺失、末尾长时间未签名、签名者仅取自数据库时"
+                                "也视为失败（退出码 3）"),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
-    """重算哈希链与默克尔根、验证检查点签名；发现篡改时退出码为 1，并指出第一条有问题的记录。"""
+    """重算哈希链与默克尔根、验证检查点签名、核对外部见证；发现篡改时退出码为 1，并指出第一条有问题的记录。"""
     with _audit_log(url) as audit:
         results = [audit.verify(tenant, trusted_keys=trust_key)] if tenant else audit.verify_all(trusted_keys=trust_key)
+        no_witness = audit.witness is None
     ok = all(r.ok for r in results)
+    confirmed = ok and all(r.confirmed for r in results) and not (no_witness and not results)
     if as_json:
-        _print_json({"ok": ok, "chains": [r.to_dict() for r in results]})
+        _print_json({"ok": ok, "confirmed": confirmed, "strict": strict, "chains": [r.to_dict() for r in results]})
     elif not results:
         console.print("本库中没有审计日志。", highlight=False)
     else:
@@ -106,14 +113,19 @@ def audit_verify(
             _print_result(r)
     if not ok:
         raise typer.Exit(EXIT_TAMPERED)
+    if not confirmed:
+        if not as_json:
+            msg = ("严格模式：以上警告视为校验失败。" if strict else
+                   "以上警告说明有些篡改无法被发现；配置外部见证（YINSI_AUDIT_WITNESS）后可用 --strict 要求全部确认。")
+            err_console.print(f"[yellow]{escape(msg)}[/yellow]", highlight=False, soft_wrap=True)
+        if strict:
+            raise typer.Exit(EXIT_UNCONFIRMED)
 
 
 def _print_result(r: VerifyResult) -> None:
     if r.ok:
         console.print(f"[green]✓[/green] {escape(r.describe())}", highlight=False, soft_wrap=True)
-        if r.key_trust == "database" and r.checkpoints:
-            console.print("  [yellow]注意[/yellow]：本机没有参与签名的密钥，签名者身份取自数据库中的密钥表；"
-                          "如需确认签名者，请用 --trust-key 指定可信的密钥 ID。", highlight=False)
+        _print_warnings(r)
         return
     console.print(f"[red]✗[/red] {escape(r.describe())}", highlight=False, soft_wrap=True)
     for p in r.problems[:20]:
@@ -122,6 +134,14 @@ def _print_result(r: VerifyResult) -> None:
     more = len(r.problems) - 20 + r.suppressed
     if more > 0:
         console.print(f"  （另有 {more} 处由上述问题连带引起或未列出）", highlight=False)
+    _print_warnings(r)
+
+
+def _print_warnings(r: VerifyResult) -> None:
+    for w in r.warnings:
+        label = WARNING_KINDS.get(w.kind, w.kind)
+        console.print(f"  [bold yellow]⚠ 警告[/bold yellow] {label}（{w.kind}）：{escape(w.message)}", highlight=False,
+                      soft_wrap=True)
 
 
 @audit_app.command("show")
@@ -187,6 +207,29 @@ def audit_checkpoint(
         else:
             console.print(f"租户 {escape(t)}：最新的检查点 #{cp.number} 已覆盖至第 {cp.upto_seq} 条（末尾），未新建。",
                           highlight=False)
+
+
+@audit_app.command("prove")
+def audit_prove(
+    tenant: str = typer.Argument(..., help="租户标识（每个租户一条审计链）"),
+    entry: int | None = typer.Option(None, "--entry", min=1, help="给出第 N 条记录的包含证明"),
+    from_size: int | None = typer.Option(None, "--from-size", min=1, help="一致性证明：旧检查点覆盖的条数"),
+    to_size: int | None = typer.Option(None, "--to-size", min=1, help="一致性证明：新的条数（默认最近检查点覆盖的条数）"),
+    checkpoint: int | None = typer.Option(None, "--checkpoint", min=1, help="包含证明针对的检查点编号（默认第一个覆盖该条的）"),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+) -> None:
+    """以 JSON 打印包含证明（--entry N）或一致性证明（--from-size A [--to-size B]）；外部校验者无需 Yinsi 的数据库，
+    用 yinsi/audit/proofcheck.py（只依赖 Python 标准库）即可核对。"""
+    if (entry is None) == (from_size is None):
+        _error("请指定 --entry N（包含证明）或 --from-size A（一致性证明）之一")
+        raise typer.Exit(EXIT_ERROR)
+    with _audit_log(url) as audit:
+        if entry is not None:
+            data = audit.prove(tenant, entry, checkpoint).to_dict()
+        else:
+            assert from_size is not None
+            data = audit.prove_consistency(tenant, from_size, to_size).to_dict()
+    _print_json(data)
 
 
 @audit_app.command("init")

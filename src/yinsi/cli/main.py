@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from typing import Any, NamedTuple
 
 import typer
@@ -151,8 +152,24 @@ app = typer.Typer(cls=LazyGroup, help=apps.APP_HELP, no_args_is_help=True, add_c
 
 
 @app.callback()
-def _root() -> None:
-    pass
+def _root(ctx: typer.Context) -> None:
+    _forget_audit_tails()
+    ctx.call_on_close(_sign_audit_tails)
+
+
+def _forget_audit_tails() -> None:
+    """A command starts with no unsigned audit tails of its own (in one process running many, e.g. tests)."""
+    audit_log = sys.modules.get("yinsi.audit.log")
+    if audit_log is not None:
+        audit_log.forget_pending()
+
+
+def _sign_audit_tails() -> None:
+    """Every command that wrote audit entries ends by signing a checkpoint over them (docs/audit.md), so
+    no command leaves an unsigned tail behind; a command that wrote none never imported the audit log."""
+    audit_log = sys.modules.get("yinsi.audit.log")
+    if audit_log is not None:
+        audit_log.checkpoint_pending()
 
 
 __all__ = ["AREAS", "Area", "LazyGroup", "app", "load"]
