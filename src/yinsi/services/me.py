@@ -127,6 +127,7 @@ class MeService:
         self.rights = rights
         self.ledger: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
         self._archived: dict[tuple[str, str], Declaration] = {}  # archived versions never change
+        self._lists: dict[tuple[str, str], dict[str, Any]] = {}  # nor do their published lists
 
     def close(self) -> None:
         if self._own_consents:
@@ -452,6 +453,9 @@ class MeService:
         out["history"] = [{"to": h["to"], "to_zh": STATE_ZH[State(h["to"])], "at": h["at"],
                            "by": _actor_zh(h["actor"]), "note": h["note"]} for h in v.history]
         out["result"] = _public_result(v.result)
+        state = State(v.state)
+        out["can_confirm"] = RequestType(v.type) is RequestType.CANCEL_ACCOUNT and state is State.VERIFIED
+        out["can_withdraw"] = state in (State.UNVERIFIED, State.VERIFIED)
         if State(v.state) in CLOSED:
             out["escalation"] = self._escalation(who)
         return out
@@ -549,6 +553,46 @@ class MeService:
             s.commit()
         kind = "portability" if rtype is RequestType.PORTABILITY else "copy"
         return f"{who.tenant}-{kind}-{v.id[:8]}.zip", data
+
+    def start_cancellation(self, who: PersonPrincipal) -> dict[str, Any]:
+        """Ask to cancel the account, once the prerequisites the app's data can check are met (R9): the
+        request is verified through the session; the person then confirms it (:meth:`confirm_cancellation`)."""
+        terms = self.cancellation(who)
+        if terms["unmet"]:
+            raise PersonError("prerequisites_unmet", "暂不能注销：" + "；".join(terms["unmet"]), status=409, rule="R9")
+        open_ = [r for r in self.requests(who)
+                 if r["type"] == RequestType.CANCEL_ACCOUNT.value and State(r["state"]) in OPEN_STATES]
+        if open_:
+            return self.request(who, open_[0]["id"])
+        return self.submit(who, RequestType.CANCEL_ACCOUNT)
+
+    def confirm_cancellation(self, who: PersonPrincipal, request_id: str, *, acknowledged: bool) -> dict[str, Any]:
+        """Confirm one's cancellation: only with the explicit acknowledgement that it cannot be undone (R9)."""
+        if not acknowledged:
+            raise PersonError("not_acknowledged", "请先勾选确认：注销后不可撤回", rule="R9")
+        return self.confirm(who, request_id)
+
+    def withdrawal_preview(self, who: PersonPrincipal, scope: str) -> dict[str, Any]:
+        """Before withdrawing ``scope`` (``policy``: everything, 撤回隐私政策): what would stop and what would
+        continue on other legal bases, as the withdrawal itself will state it."""
+        decl = self._decl(who)
+        effects = withdrawal_effects(decl, [scope])
+        name = "全部同意（撤回隐私政策）" if scope == POLICY else _scope_zh(decl, scope)
+        return {"scope": scope, "name": name, "effects": effects.to_json(), "statement": effects.statement()}
+
+    def policy(self, who: PersonPrincipal) -> dict[str, Any]:
+        """The current policy as a person reads it: version and dates, its SDK list and its 双清单 (collected
+        and shared PI), the permissions it declares (:func:`yinsi.render.lists.render_lists`)."""
+        from yinsi.render.lists import render_lists
+
+        decl = self._decl(who)
+        key = (who.tenant, "lists:" + decl.version.label)
+        cached = self._lists.get(key)
+        if cached is None:
+            cached = render_lists(decl)
+            cached["features"] = [{"id": f.id, "name": f.name, "kind": f.kind.value} for f in decl.features]
+            self._lists[key] = cached
+        return cached
 
     # --- policy versions ----------------------------------------------------------------------------------
     def versions(self, who: PersonPrincipal) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ header, ``main``, footer) and fill the blocks ``title``, ``header_nav`` and ``co
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from yinsi.web.security import csrf_token, finish_response
 
@@ -61,12 +63,30 @@ def _when(value: Any) -> str:
     return str(value)
 
 
+_URL = re.compile(r"https://[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~/%-]*)?")
+
+
+def _linkify(text: Any) -> Markup:
+    """Escaped text whose https addresses are links."""
+    out: list[str] = []
+    pos = 0
+    raw = str(text)
+    for m in _URL.finditer(raw):
+        out.append(str(escape(raw[pos:m.start()])))
+        url = escape(m.group(0))
+        out.append(f'<a href="{url}" rel="noopener noreferrer">{url}</a>')
+        pos = m.end()
+    out.append(str(escape(raw[pos:])))
+    return Markup("".join(out))
+
+
 @functools.cache
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["static"] = static
     env.filters["when"] = _when
+    env.filters["linkify"] = _linkify
     return env
 
 
