@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yinsi.audit import (
     AuditAction,
+    AuditError,
     AuditKeyError,
     AuditLog,
     AuditRecord,
@@ -25,9 +26,18 @@ from yinsi.audit import (
     InvalidAuditEntry,
     PIInAuditEntry,
     find_pi,
+    proofcheck,
 )
 from yinsi.audit.hashing import hash_fn
-from yinsi.audit.merkle import Frontier, inclusion_proof, leaf_hash, root_of, verify_inclusion
+from yinsi.audit.merkle import (
+    Frontier,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+)
 from yinsi.audit.model import canonical_json, checkpoint_payload
 from yinsi.audit.signing import generate, key_id_for, parse_private, verify_signature
 from yinsi.audit.witness import WITNESS_FILE_NAME, FileWitness
@@ -132,6 +142,41 @@ def test_inclusion_proofs_verify_and_wrong_ones_do_not() -> None:
             assert not verify_inclusion(SHA256, leaf_hash(SHA256, b"forged"), i, n, proof, root)
             if n > 1:
                 assert not verify_inclusion(SHA256, leaves[i], (i + 1) % n, n, proof, root)
+
+
+def test_consistency_proofs_verify_for_every_pair_of_sizes_and_reject_changes() -> None:
+    leaves = [leaf_hash(SHA256, bytes([i])) for i in range(20)]
+    for n in range(1, 21):
+        new_root = root_of(SHA256, leaves[:n])
+        for m in range(1, n + 1):
+            old_root = root_of(SHA256, leaves[:m])
+            proof = consistency_proof(SHA256, leaves[:n], m)
+            assert verify_consistency(SHA256, m, n, proof, old_root, new_root), (m, n)
+            assert proofcheck.consistency_ok(SHA256, m, n, proof, old_root, new_root), (m, n)
+            assert not verify_consistency(SHA256, m, n, proof, new_root if m != n else b"x" * 32, new_root)
+            if proof:
+                bent = [bytes(32), *proof[1:]]
+                assert not verify_consistency(SHA256, m, n, bent, old_root, new_root), (m, n)
+            if m < n:  # a history that changed leaf 0 is not consistent with the old root
+                changed = [leaf_hash(SHA256, b"forged"), *leaves[1:n]]
+                forged = consistency_proof(SHA256, changed, m)
+                assert not verify_consistency(SHA256, m, n, forged, old_root, root_of(SHA256, changed)), (m, n)
+    assert not verify_consistency(SHA256, 0, 3, [], root_of(SHA256, []), root_of(SHA256, leaves[:3]))
+    assert not verify_consistency(SHA256, 4, 3, [], root_of(SHA256, leaves[:4]), root_of(SHA256, leaves[:3]))
+
+
+def test_consistency_proofs_between_checkpoints_of_a_chain(log: AuditLog) -> None:
+    for i in range(25):
+        log.append("t1", "a", "other", details={"i": i})
+    proof = log.prove_consistency("t1", 10).to_dict()  # from checkpoint #1 to the newest (#2, 20 entries)
+    assert (proof["first_size"], proof["second_size"]) == (10, 20)
+    assert proof["first_checkpoint"]["root"] == proof["first_root"] and proof["second_checkpoint"]["checkpoint"] == 2
+    assert proofcheck.check(proof) and proofcheck.check(proof, trusted_root=proof["first_root"])
+    inclusion = log.prove("t1", 7).to_dict()
+    assert proofcheck.check(inclusion) and inclusion["entry"]["details"] == {"i": 6}
+    assert not proofcheck.check({**inclusion, "seq": 8}) and not proofcheck.check({"type": "nonsense"})
+    with pytest.raises(AuditError):
+        log.prove_consistency("t1", 21, 20)
 
 
 def test_a_leaf_cannot_pass_for_an_interior_node() -> None:
