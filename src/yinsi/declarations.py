@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ def line_of(root: Any, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+
+
 def _path(root: Any, loc: tuple[int | str, ...]) -> str:
     """A readable path: list items are named by their ``id`` where they have one."""
     parts: list[str] = []
@@ -73,7 +77,8 @@ def _path(root: Any, loc: tuple[int | str, ...]) -> str:
             ident = None
             if isinstance(node, list) and 0 <= key < len(node) and isinstance(node[key], dict):
                 ident = node[key].get("id")
-            parts.append(f"[{ident}]" if ident else f"[{key}]")
+            # an id is shown only if it looks like one (a value such as a phone number is not repeated)
+            parts.append(f"[{ident}]" if isinstance(ident, str) and _IDENT.fullmatch(ident) else f"[{key}]")
             node = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
         else:
             if key.startswith(("function-", "constrained-")) or key in ("str", "date", "int"):

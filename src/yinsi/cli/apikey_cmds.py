@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.errors import db_error_message, redact
 
 apikey_app = typer.Typer(help="应用 API 密钥：创建、列出、轮换、吊销（仅管理员）。", no_args_is_help=True)
 applink_app = typer.Typer(help="应用跳转登录（deep link）的签名密钥：设置与查看（仅管理员）。", no_args_is_help=True)
@@ -39,8 +40,8 @@ def _print_json(data: Any) -> None:
 
 def _fail(message: str, code: int, as_json: bool, rule: str | None = None, error_code: str | None = None) -> typer.Exit:
     if as_json:
-        _print_json({"ok": False, "error": message, "code": error_code, "rule": rule})
-    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+        _print_json({"ok": False, "error": redact(message), "code": error_code, "rule": rule})
+    err_console.print(f"[red]错误[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -61,8 +62,7 @@ def _friendly(as_json: bool) -> Iterator[None]:
     except (ValueError, LookupError, ProtectError, StorageError) as exc:
         raise _fail(str(exc), EXIT_ERROR, as_json) from None
     except SQLAlchemyError as exc:
-        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _fail(f"数据库操作失败：{first}", EXIT_ERROR, as_json) from None
+        raise _fail(db_error_message(exc), EXIT_ERROR, as_json) from None
     except OSError as exc:
         raise _fail(f"文件操作失败：{exc.strerror or exc}（{exc.filename or ''}）", EXIT_ERROR, as_json) from None
 

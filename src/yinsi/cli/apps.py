@@ -37,6 +37,8 @@ def exit_on(*cases: ErrorCase) -> Iterator[None]:
     except Exception as exc:
         for types, label, code in cases:
             if isinstance(exc, types):
-                err_console.print(f"[red]{label}[/red]：{escape(str(exc))}", highlight=False)
+                from yinsi.cli.errors import redact
+
+                err_console.print(f"[red]{label}[/red]：{escape(redact(str(exc)))}", highlight=False)
                 raise typer.Exit(code) from None
         raise

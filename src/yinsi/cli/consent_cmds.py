@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yinsi.cli.apps import app, console, exit_on
+from yinsi.cli.errors import date_argument, datetime_argument
 from yinsi.domain.consent import STATUS_ZH, ConsentRejected, EventType, PermissionEventType
 from yinsi.domain.gate import Decision
 from yinsi.domain.taxonomy import ACTION_ZH, LEGAL_BASIS_ZH, Action, ConsentKind
@@ -48,8 +49,8 @@ def _service(url: str | None) -> Iterator[ConsentService]:
 def _time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    t = datetime.fromisoformat(value)
-    if t.tzinfo is None:
+    t = datetime_argument(value, "--at")
+    if t is None or t.tzinfo is None:
         raise typer.BadParameter("时间须带时区，例如 2026-02-14T09:00:00+08:00")
     return t
 
@@ -202,7 +203,7 @@ def subject_register(
 ) -> None:
     """登记个人的出生日期（判断是否不满十四周岁，M1）。"""
     with _service(url) as svc:
-        bd = svc.register_subject(tenant, subject, birth_date=date.fromisoformat(birth_date) if birth_date else None,
+        bd = svc.register_subject(tenant, subject, birth_date=date_argument(birth_date, "--birth-date"),
                                   id_number=id_number)
     console.print(f"[green]已登记[/green]：{escape(subject)}（出生日期 {bd or '未提供'}）")
 

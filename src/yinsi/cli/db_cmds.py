@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yinsi.cli.apps import console, db_app, err_console, policy_app
+from yinsi.cli.errors import db_error_message, redact
 from yinsi.config import database_url
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DA
 
 
 def _error(message: str) -> None:
-    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]错误[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -55,8 +56,7 @@ def _friendly_errors() -> Iterator[None]:
         _error(str(exc))
         raise typer.Exit(1) from None
     except SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        _error(f"数据库操作失败：{first}")
+        _error(db_error_message(exc))
         raise typer.Exit(1) from None
 
 

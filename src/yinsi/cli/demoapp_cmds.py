@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.errors import db_error_message, redact
 from yinsi.declarations import DeclarationError, load_declaration
 from yinsi.storage.engine import display_url, make_engine
 from yinsi.storage.errors import InvalidDatabaseUrl, StorageError
@@ -38,7 +39,7 @@ PREFIX_HELP = "Redis 键前缀（命名空间），默认无"
 
 
 def _error(message: str) -> None:
-    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]错误[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 def demo_app_dir() -> Path:
@@ -87,8 +88,7 @@ def _friendly_errors() -> Iterator[None]:
         _error(str(exc))
         raise typer.Exit(1) from None
     except SQLAlchemyError as exc:
-        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        _error(f"数据库操作失败：{first}")
+        _error(db_error_message(exc))
         raise typer.Exit(1) from None
     except demo_error as exc:
         _error(str(exc))

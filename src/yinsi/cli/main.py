@@ -26,6 +26,7 @@ from typer.core import TyperCommand, TyperGroup
 
 import yinsi.cli
 from yinsi.cli import apps
+from yinsi.cli.errors import check_arguments, debug_enabled, redact, safety_net
 
 
 class Area(NamedTuple):
@@ -139,6 +140,24 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        check_arguments(args)
+        return list(super().parse_args(ctx, args))
+
+    def invoke(self, ctx: Any) -> Any:
+        """The safety net: what no command handled becomes a short Chinese message with an error reference
+        and an exit code, without the exception's text (it may hold PI), unless YINSI_DEBUG=1."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("typer", "click")):  # exits and usage errors (they quote input)
+                if isinstance(getattr(exc, "message", None), str):
+                    exc.message = redact(exc.message)  # type: ignore[attr-defined]
+                raise
+            if debug_enabled():
+                raise
+            raise typer.Exit(safety_net(exc)) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and not args[0].startswith("-") and self.suggest_commands and self.get_command(ctx, args[0]) is None:

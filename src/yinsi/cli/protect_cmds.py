@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from yinsi.cli.apps import app, console, err_console
 from yinsi.cli.db_cmds import BEIJING
+from yinsi.cli.errors import db_error_message, redact
 from yinsi.protect.crypto import Algorithm, algorithm_support, preferred_sm_algorithm
 from yinsi.protect.errors import ProtectError
 from yinsi.protect.generalise import age_band, city_of
@@ -41,7 +42,7 @@ URL_HELP = "Yinsi 数据库地址（SQLAlchemy URL）；默认取环境变量 YI
 
 
 def _error(message: str) -> None:
-    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]错误[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -59,8 +60,7 @@ def _friendly_errors() -> Iterator[None]:
         _error(str(exc))
         raise typer.Exit(1) from None
     except SQLAlchemyError as exc:
-        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        _error(f"数据库操作失败：{first}")
+        _error(db_error_message(exc))
         raise typer.Exit(1) from None
 
 

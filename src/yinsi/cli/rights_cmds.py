@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yinsi.cli.apps import app, console, err_console, exit_on
+from yinsi.cli.errors import date_argument, redact
 from yinsi.domain.rights import REQUEST_ZH, STATE_ZH, InvalidTransition, RefusalGround, RequestType, State
 from yinsi.rights.service import ErasureIncomplete, RequestError, RequestView, RightsService
 from yinsi.storage.errors import StorageError
@@ -72,7 +73,7 @@ def _service(url: str | None, datamap: Path | None = None, stores: list[str] | N
         try:
             dm = load_datamap(path).datamap
         except Exception as exc:
-            err_console.print(f"[red]数据地图无效[/red]：{escape(str(exc))}")
+            err_console.print(f"[red]数据地图无效[/red]：{escape(redact(str(exc)))}")
             raise typer.Exit(2) from None
         datamaps[dm.tenant] = dm
     with exit_on((StorageError, "数据库错误", 2)):
@@ -120,7 +121,7 @@ def _received(text: str | None) -> datetime | None:
             return datetime.combine(date.fromisoformat(text), time(12, 0), BEIJING)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"受理时间应为 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM，实际为 {text!r}") from None
+        raise typer.BadParameter("受理时间应为实际存在的日期 YYYY-MM-DD 或时刻 YYYY-MM-DDTHH:MM") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
 
 
@@ -149,7 +150,7 @@ def request_submit(
     if change:
         bad = [c for c in change if "=" not in c]
         if bad:
-            raise typer.BadParameter(f"--change 应为 项=新值：{bad[0]}")
+            raise typer.BadParameter(f"--change 应为 项=新值（第 {change.index(bad[0]) + 1} 个不是）")
         details["changes"] = dict(c.split("=", 1) for c in change)
     for key, value in (("ground", ground), ("action", action), ("relation", relation), ("about", about),
                        ("text", text)):
@@ -319,7 +320,7 @@ def request_overdue(tenant: str, today: str | None = typer.Option(None, "--today
                     url: str | None = URL, as_json: bool = JSON) -> None:
     """逾期与即将到期的未结请求。"""
     with _service(url) as svc:
-        rows = svc.overdue(tenant, date.fromisoformat(today) if today else None, soon_days=soon)
+        rows = svc.overdue(tenant, date_argument(today, "--today"), soon_days=soon)
     if as_json:
         print(json.dumps([{**v.to_json(), "status": st} for v, st in rows], ensure_ascii=False))
         return
@@ -424,7 +425,7 @@ def request_release_holds(tenant: str, today: str | None = typer.Option(None, "-
                           url: str | None = URL) -> None:
     """删除保存期已满的法定保存记录（保存期限清理，T1）。"""
     with _service(url) as svc:
-        n = svc.release_holds(tenant, date.fromisoformat(today) if today else None)
+        n = svc.release_holds(tenant, date_argument(today, "--today"))
     console.print(f"已删除保存期满的记录 {n} 条")
 
 

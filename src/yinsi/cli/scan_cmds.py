@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.errors import redact
 from yinsi.protect.masking import mask_results, mask_value
 from yinsi.scan import TYPE_LABELS, Result, UnknownType, scan_text
 
@@ -33,7 +34,7 @@ class InputError(Exception):
 
 
 def _error(message: str) -> None:
-    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]错误[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 @contextmanager

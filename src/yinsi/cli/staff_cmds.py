@@ -25,6 +25,7 @@ from yinsi.audit import AuditError, AuditLog
 from yinsi.auth.principals import AuthError, StaffPrincipal
 from yinsi.cli.apps import app, console, err_console
 from yinsi.cli.db_cmds import BEIJING
+from yinsi.cli.errors import db_error_message, redact
 from yinsi.cli.identity import current_staff
 from yinsi.cli.login_cmds import read_password
 from yinsi.config import database_url, is_default_database
@@ -99,7 +100,7 @@ def _rule_overrides_option() -> Any:
 
 
 def _error(message: str) -> None:
-    err_console.print(f"[red]错误[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]错误[/red] {escape(redact(message))}", highlight=False, soft_wrap=True)
 
 
 def _print_json(data: Any) -> None:
@@ -108,7 +109,7 @@ def _print_json(data: Any) -> None:
 
 def _fail(message: str, code: int, as_json: bool, rule: str | None = None) -> typer.Exit:
     if as_json:
-        _print_json({"ok": False, "error": message, "rule": rule})
+        _print_json({"ok": False, "error": redact(message), "rule": rule})
     _error(message)
     return typer.Exit(code)
 
@@ -129,8 +130,7 @@ def _friendly(as_json: bool) -> Iterator[None]:
     except (InvalidInput, NotFound, StaffError, ProtectError, AuditError, InvalidDatabaseUrl, StorageError) as exc:
         raise _fail(str(exc), EXIT_ERROR, as_json) from None
     except SQLAlchemyError as exc:
-        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _fail(f"数据库操作失败：{first}", EXIT_ERROR, as_json) from None
+        raise _fail(db_error_message(exc), EXIT_ERROR, as_json) from None
     except OSError as exc:
         raise _fail(f"文件操作失败：{exc.strerror or exc}（{exc.filename or ''}）", EXIT_ERROR, as_json) from None
 
