@@ -6,13 +6,14 @@
     behind the user's back.
 ``YINSI_DATABASE_URL``
     The SQLAlchemy URL of Yinsi's own database. Default: ``sqlite:///<data dir>/yinsi.db``; the data
-    directory is created when the default is used. Examples of other values:
+    directory is created (0700) when the default is used, and the database file (0600). Examples of other values:
     ``postgresql+psycopg://user:pass@host:5432/yinsi`` or
     ``mysql+pymysql://user:pass@host:3306/yinsi?charset=utf8mb4``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,10 +40,23 @@ def database_url() -> str:
     configured = os.environ.get(DATABASE_URL_ENV, "").strip()
     if configured:
         return configured
-    data_dir().mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir())
     return default_database_url()
 
 
 def is_default_database(url: str) -> bool:
     """Whether ``url`` is the default embedded database, which Yinsi creates and migrates by itself."""
     return url == default_database_url()
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700 (``mkdir -p`` would give parents 0755).
+    Existing directories are left as they are."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)

@@ -50,7 +50,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from yinsi.config import data_dir
+from yinsi.config import data_dir, make_private_dir
 from yinsi.protect.blind_index import compute_blind_index
 from yinsi.protect.crypto import (
     Algorithm,
@@ -193,7 +193,7 @@ def create_master_key_file(path: Path | None = None) -> MasterKey:
     unreadable.
     """
     target = path or master_key_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target.parent)
     material = os.urandom(MASTER_KEY_SIZE)
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -87,7 +87,9 @@ def build_package(meta: Mapping[str, Any], found: Sequence[Mapping[str, Any]], *
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` with mode 0600 (directories 0700), atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from yinsi.config import make_private_dir
+
+    make_private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:

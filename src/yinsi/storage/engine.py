@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,16 @@ def display_url(url: str | URL) -> str:
         return str(url)
 
 
+def _create_private_file(path: Path) -> None:
+    """Create a SQLite database file 0600 (its directory 0700) before SQLite would create it 0644: it holds
+    PI (and SQLite gives its journal and WAL files the database file's permissions)."""
+    from yinsi.config import make_private_dir
+
+    make_private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -61,7 +73,7 @@ def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url``.
 
-    SQLite: the database file's directory is created and foreign keys are enforced. Server databases:
+    SQLite: the database file is created 0600 (its directory 0700) and foreign keys are enforced. Server databases:
     connections are checked before use and time out after ``CONNECT_TIMEOUT`` seconds. Errors never show
     the statement's parameters (``hide_parameters``), which may be personal information.
     """
@@ -73,7 +85,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     kwargs.setdefault("hide_parameters", True)
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(parsed.database).expanduser())
     else:
         kwargs.setdefault("pool_pre_ping", True)
         if "connect_timeout" not in parsed.query:
