@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["gate", "audit", "scanner", "protect", "rights"]
+ORDER = ["gate", "api", "audit", "scanner", "protect", "rights"]
 COMMANDS = {
     "gate": ".venv/bin/python bench/gate/run.py",
+    "api": ".venv/bin/python bench/api/run.py",
     "audit": ".venv/bin/python bench/audit/run.py --seconds 1.5 --repeat 3 --pg postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "scanner": "bash bench/peers/setup_scanner_peers.sh && bench/.venv-peers/bin/python -m bench.scanner.speed; "
                ".venv/bin/python -m bench.scanner.quality; .venv/bin/python -m bench.scanner.cluener",

@@ -173,3 +173,14 @@ def test_a_failing_write_is_retried_and_reported_and_a_full_buffer_refuses_to_de
     finally:
         engine.dispose()
     assert records(migrated_url) == 4
+
+
+def test_a_decision_time_without_a_zone_is_refused_before_its_record_is_buffered(migrated_url: str) -> None:
+    publish(POLICIES / "weiliaoke-2022.yaml", url=migrated_url)
+    with ConsentService(migrated_url, clock=Clock()) as svc:
+        with pytest.raises(ValueError, match="时区"):
+            svc.check("weiliaoke", "u1", "use", at=datetime(2026, 3, 2, 9, 0), **MARKETING)
+        svc.check("weiliaoke", "u1", "use", at=T0, **MARKETING)
+        assert svc.flush() == 1
+        report = svc.report("weiliaoke", "u1")
+    assert report["refused_requests"] == 1

@@ -5,8 +5,9 @@ never touches the database) and returns. A writer thread writes the buffer in ba
 (one transaction each) whenever ``batch`` records are waiting, and otherwise every ``interval`` seconds.
 
 - **Buffer full** (``capacity`` records, ``YINSI_RECORD_BUFFER``, default 10,000: the database is slower
-  than the gate or failing): the deciding thread waits for the writer to make room, at most ``full_wait``
-  seconds (``YINSI_RECORD_FULL_WAIT``, default 2). If there is still no room, the call fails with
+  than the gate or failing): the deciding thread waits for the writer to make room (until the buffer is half
+  empty, so that the writer can write several batches in a row), at most ``full_wait`` seconds
+  (``YINSI_RECORD_FULL_WAIT``, default 2). If there is still no room, the call fails with
   ``RecordBufferFull`` and no decision is returned: the app must treat it as a refusal. A record is never
   dropped: a decision without its record would be a processing nobody can account for.
 - **Write failures** are retried with a growing pause (up to 5 s); the batch stays in the buffer, in order,
@@ -137,10 +138,15 @@ class RecordWriter:
         self.stats.full_waits += 1
         self.wake()
         deadline = time.monotonic() + self.full_wait
+        # wait until the buffer is half empty, not just one record below full: the writer then writes several
+        # batches without competing for the interpreter lock with the deciding threads after each one
+        low = self.capacity // 2 if self.capacity >= 2 * self.batch else self.capacity - 1
         with self._space:
-            while len(self.buffer) >= self.capacity:
+            while len(self.buffer) > low:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
+                    if len(self.buffer) < self.capacity:
+                        return  # the writer is slow, but there is room
                     raise RecordBufferFull(self.capacity, self.full_wait)
                 self._space.wait(min(remaining, 0.05))
 

@@ -8,10 +8,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, Executable, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Executable,
+    String,
+    Table,
+    any_,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -141,9 +155,30 @@ def load_states(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[
     return states
 
 
+#: The same as ``_BULK_BIRTH_DATES`` with the subject ids as one parameter: a JSON array on SQLite
+#: (``json_each``), an array on PostgreSQL (``= ANY``); no statement with thousands of placeholders to render.
+_BIRTH_DATES_JSON = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date).where(
+    _SUBJECTS.c.tenant_id == bindparam("tenant"),
+    _SUBJECTS.c.subject_id.in_(select(column("value", String)).select_from(
+        func.json_each(bindparam("subjects", type_=String)).table_valued("value"))))
+_BIRTH_DATES_ARRAY = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date).where(
+    _SUBJECTS.c.tenant_id == bindparam("tenant"),
+    _SUBJECTS.c.subject_id == any_(bindparam("subjects", type_=postgresql.ARRAY(String))))
+_BIG_CHUNK = 10_000
+
+
 def birth_dates_of(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[str, date | None]:
-    """The registered birth date of each subject that has a ``subjects`` row (one select per chunk of 500)."""
+    """The registered birth date of each subject that has a ``subjects`` row: one select per 10,000 subjects
+    on SQLite and PostgreSQL, per 500 elsewhere."""
     found: dict[str, date | None] = {}
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        stmt = _BIRTH_DATES_JSON if dialect == "sqlite" else _BIRTH_DATES_ARRAY
+        for chunk in _chunks(subjects, _BIG_CHUNK):
+            param: Any = json.dumps(chunk) if dialect == "sqlite" else chunk
+            for subject, birth_date in conn.execute(stmt, {"tenant": tenant, "subjects": param}):
+                found[subject] = birth_date
+        return found
     for chunk in _chunks(subjects):
         for subject, birth_date in conn.execute(_BULK_BIRTH_DATES, {"tenant": tenant, "subjects": chunk}):
             found[subject] = birth_date
@@ -169,6 +204,53 @@ def changed_subjects(conn: Connection, tenant: str, cursors: Sequence[int]) -> t
             top = max(top, int(max_id))
         new.append(top)
     return changed, tuple(new)
+
+
+#: Columns of a processing record in the order of the tuples ``write_processing_records`` takes.
+RECORD_COLUMNS = ("tenant_id", "subject_id", "action", "feature", "purpose", "items", "recipient", "destination",
+                  "allowed", "basis", "policy_label", "actor", "decided_at", "reasons")
+_DECIDED_AT = RECORD_COLUMNS.index("decided_at")
+_ALLOWED = RECORD_COLUMNS.index("allowed")
+#: SQLite: rows per multi-row INSERT (14 parameters each, well under its limit of 32,766)
+_SQLITE_ROWS_PER_INSERT = 500
+_SQLITE_TIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's storage format of DATETIME on SQLite
+
+
+def write_processing_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert processing records (tuples in ``RECORD_COLUMNS`` order; ``decided_at`` timezone-aware) with the
+    driver directly: no per-row parameter processing by SQLAlchemy. On SQLite a few multi-row INSERTs (one
+    statement step each: the writer thread gives up the interpreter lock a few times per batch instead of once
+    per row); elsewhere one executemany (psycopg pipelines it, PyMySQL rewrites it into multi-row INSERTs)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    table = _PROCESSING.name
+    columns = ", ".join(RECORD_COLUMNS)
+    if dialect == "sqlite":
+        converted = []
+        for r in rows:
+            t = r[_DECIDED_AT].astimezone(UTC)
+            values = list(r)
+            values[_DECIDED_AT] = _SQLITE_TIME % (t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond)
+            values[_ALLOWED] = 1 if r[_ALLOWED] else 0
+            converted.append(values)
+        one = "(" + ", ".join("?" * len(RECORD_COLUMNS)) + ")"
+        for start in range(0, len(converted), _SQLITE_ROWS_PER_INSERT):
+            chunk = converted[start:start + _SQLITE_ROWS_PER_INSERT]
+            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * len(chunk))
+            conn.exec_driver_sql(sql, tuple(v for values in chunk for v in values))
+        return
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({columns}) VALUES (" + ", ".join([marker] * len(RECORD_COLUMNS)) + ")"
+    if dialect == "postgresql":
+        params = [tuple(r) for r in rows]
+    else:  # no time zones (MariaDB/MySQL DATETIME(6)): naive UTC, as UTCDateTime stores it
+        params = []
+        for r in rows:
+            values = list(r)
+            values[_DECIDED_AT] = r[_DECIDED_AT].astimezone(UTC).replace(tzinfo=None)
+            params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
 
 
 def restrictions_to_text(restrictions: Mapping[str, datetime]) -> str | None:
