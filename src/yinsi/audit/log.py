@@ -9,6 +9,7 @@ never fork the chain or leave a gap; ``(tenant_id, seq)`` is also the primary ke
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -59,6 +60,7 @@ from yinsi.audit.store import (
     row_to_checkpoint,
     row_to_entry,
 )
+from yinsi.audit.tsa import TimestampAuthority, tsa_from_env
 from yinsi.audit.verify import VerifyResult, verify_chain
 from yinsi.audit.witness import FileWitness, WitnessMissing, WitnessRecord, WitnessStore, record_quietly, witness_from_env
 
@@ -274,6 +276,7 @@ class AuditLog:
         witness: WitnessStore | None = None,
         witness_file: Path | None = None,
         use_witness: bool = True,
+        tsa: TimestampAuthority | None = None,
         clock: Callable[[], datetime] | None = None,
         max_attempts: int = 10,
     ) -> None:
@@ -300,6 +303,8 @@ class AuditLog:
         elif witness is None:
             witness = FileWitness(witness_file) if witness_file is not None else witness_from_env()
         self.witness: WitnessStore | None = witness
+        #: An RFC 3161 timestamp authority that countersigns witnessed checkpoints (``YINSI_AUDIT_TSA_URL``).
+        self.tsa = tsa if tsa is not None or not use_witness else tsa_from_env()
         self._separate_checked: set[str] = set()
         #: When this process first saw each chain's current unsigned tail (the time limit's clock).
         self._tail_since: dict[str, datetime] = {}
@@ -651,9 +656,16 @@ class AuditLog:
         except AuditError as exc:
             log.warning("审计检查点已保存，但外部见证配置不当，未写入：%s", exc)
             return
-        if store is not None:
-            record_quietly(store, WitnessRecord(cp.chain_uid, cp.tenant, database, cp.number, cp.upto_seq, cp.root,
-                                                cp.checkpoint_hash))
+        if store is None:
+            return
+        token = None
+        if self.tsa is not None:
+            try:
+                token = base64.b64encode(self.tsa.stamp(canonical_json(cp.payload()))).decode("ascii")
+            except AuditError as exc:
+                log.warning("审计检查点 #%s 未能取得可信时间戳：%s", cp.number, exc)
+        record_quietly(store, WitnessRecord(cp.chain_uid, cp.tenant, database, cp.number, cp.upto_seq, cp.root,
+                                            cp.checkpoint_hash, token))
 
     def _witness_after_commit(self, session: Session, cp: Checkpoint) -> None:
         """Record ``cp`` outside the database once the caller's transaction has committed, and only if the
@@ -846,7 +858,8 @@ class AuditLog:
                     witness_state, witness_error = "unreadable", str(exc)
             return verify_chain(session, tenant, given_keys=anchors, local_keys=local, witness=witness,
                                 witness_error=witness_error, witness_state=witness_state, database=database,
-                                now=self._now(), max_tail_age=self._max_tail_age())
+                                now=self._now(), max_tail_age=self._max_tail_age(),
+                                check_timestamp=self.tsa.check if self.tsa is not None else None)
 
     def _max_tail_age(self) -> float | None:
         """How old an unsigned tail may be before ``verify`` warns: the time limit plus a minute's grace."""

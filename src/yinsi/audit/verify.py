@@ -27,8 +27,10 @@ were swapped.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +38,7 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
+from yinsi.audit.errors import AuditError
 from yinsi.audit.hashing import GENESIS_HASH, HashAlg, HashFn, hash_fn
 from yinsi.audit.merkle import Frontier, leaf_hash
 from yinsi.audit.model import canonical_json, checkpoint_payload, endorsement_payload, entry_payload
@@ -77,6 +80,7 @@ KINDS: dict[str, str] = {
     "head_missing": "链头记录缺失",
     "chain_missing": "审计链被删除或替换",
     "witness_unreadable": "外部见证无法读取",
+    "timestamp_invalid": "可信时间戳与检查点不符",
 }
 
 #: Warning kinds: nothing found wrong, but something could not be confirmed (``--strict`` fails on them).
@@ -227,7 +231,8 @@ def _detect_hash_alg(session: Session, tenant: str) -> str:
 class _Verifier:
     def __init__(self, session: Session, tenant: str, *, given_keys: set[str], local_keys: set[str],
                  witness: dict[str, WitnessRecord] | None, witness_error: str | None, witness_state: str,
-                 database: str, now: datetime | None, max_tail_age: float | None) -> None:
+                 database: str, now: datetime | None, max_tail_age: float | None,
+                 check_timestamp: Callable[[bytes, bytes], datetime] | None = None) -> None:
         self.session = session
         self.tenant = tenant
         self.given = given_keys
@@ -238,6 +243,7 @@ class _Verifier:
         self.database = database
         self.now = now
         self.max_tail_age = max_tail_age
+        self.check_timestamp = check_timestamp
         self.first_unsigned: tuple[int, datetime] | None = None
         self.s = _State()
         self.lookups = 0
@@ -493,6 +499,14 @@ class _Verifier:
 
     # -- the witness file --------------------------------------------------------------------------
 
+    def _check_timestamp(self, rec: WitnessRecord, cp: Row[Any]) -> None:
+        assert self.check_timestamp is not None and rec.timestamp is not None
+        try:
+            self.check_timestamp(base64.b64decode(rec.timestamp, validate=True), _checkpoint_data(cp))
+        except (AuditError, ValueError, binascii.Error) as exc:
+            self.s.add("timestamp_invalid", f"检查点 #{rec.checkpoint_no} 的可信时间戳无效或与检查点不符：{exc}",
+                       cp.upto_seq, rec.checkpoint_no)
+
     def _check_witness(self, head: Row[Any] | None, cps: list[Row[Any]], last_seq: int) -> str:
         s = self.s
         if self.witness_state == "unreadable":
@@ -519,6 +533,8 @@ class _Verifier:
                 elif cp.checkpoint_hash != rec.checkpoint_hash or cp.root != rec.root or cp.upto_seq != rec.upto_seq:
                     s.add("checkpoint_mismatch", f"检查点 #{rec.checkpoint_no} 与外部见证的不同：检查点被替换",
                           min(rec.upto_seq, cp.upto_seq), rec.checkpoint_no)
+                elif rec.timestamp and self.check_timestamp is not None:
+                    self._check_timestamp(rec, cp)
             elif rec.tenant == self.tenant and rec.database == self.database:
                 state = "checked"
                 what = "已被删除" if head is None else "已被替换"
@@ -534,7 +550,8 @@ class _Verifier:
 def verify_chain(session: Session, tenant: str, *, given_keys: Iterable[str] = (), local_keys: Iterable[str] = (),
                  witness: dict[str, WitnessRecord] | None = None, witness_error: str | None = None,
                  witness_state: str | None = None, database: str = "", now: datetime | None = None,
-                 max_tail_age: float | None = None) -> VerifyResult:
+                 max_tail_age: float | None = None,
+                 check_timestamp: Callable[[bytes, bytes], datetime] | None = None) -> VerifyResult:
     """Verify ``tenant``'s chain in the database of ``session`` (read only).
 
     ``witness_state``: ``configured`` (``witness`` holds the records read), ``not_configured``, ``missing``
@@ -544,4 +561,4 @@ def verify_chain(session: Session, tenant: str, *, given_keys: Iterable[str] = (
         witness_state = "unreadable" if witness_error else "configured" if witness is not None else "not_configured"
     return _Verifier(session, tenant, given_keys=set(given_keys), local_keys=set(local_keys), witness=witness,
                      witness_error=witness_error, witness_state=witness_state, database=database, now=now,
-                     max_tail_age=max_tail_age).run()
+                     max_tail_age=max_tail_age, check_timestamp=check_timestamp).run()

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -68,6 +68,8 @@ class WitnessRecord:
     upto_seq: int
     root: str
     checkpoint_hash: str
+    #: An RFC 3161 timestamp token over the checkpoint (base64 DER), when a TSA is configured.
+    timestamp: str | None = None
 
 
 class WitnessStore(Protocol):
@@ -173,6 +175,7 @@ WITNESS_TABLE = Table(
     Column("upto_seq", Integer, nullable=False),
     Column("root", String(64), nullable=False),
     Column("checkpoint_hash", String(64), nullable=False),
+    Column("timestamp_token", Text, nullable=True),
 )
 
 
@@ -218,11 +221,12 @@ class DatabaseWitness:
         except SQLAlchemyError as exc:
             raise AuditError(f"外部见证数据库 {self.canonical} 无法读取：{type(exc).__name__}") from None
         return {r.chain_uid: WitnessRecord(r.chain_uid, r.tenant, r.database_name, r.checkpoint_no, r.upto_seq, r.root,
-                                           r.checkpoint_hash) for r in rows}
+                                           r.checkpoint_hash, r.timestamp_token) for r in rows}
 
     def record(self, rec: WitnessRecord) -> None:
         values = {**asdict(rec)}
         values["database_name"] = values.pop("database")
+        values["timestamp_token"] = values.pop("timestamp")
         try:
             _META.create_all(self.engine, tables=[WITNESS_TABLE])
             with self.engine.begin() as conn:
