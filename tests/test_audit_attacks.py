@@ -426,3 +426,23 @@ def test_the_demo_ends_with_every_chain_checkpointed_and_witnessed(witness_dir: 
     chains = json.loads(yinsi("audit", "chains", "--json").stdout)
     assert chains and all(c["last_checkpoint_seq"] == c["last_seq"] > 0 for c in chains)
     assert yinsi("audit", "verify", "--strict").exit_code == 0
+
+
+def test_a_service_signs_its_tail_when_appends_stop(tmp_path: Path) -> None:
+    """A long-running process whose appends stop still gets its tail signed: by the checkpoint timer, and
+    at the latest when it stops."""
+    from yinsi.audit import CheckpointTimer
+    from yinsi.audit.log import forget_pending
+
+    url = f"sqlite:///{(tmp_path / 'a.db').as_posix()}"
+    upgrade(url)
+    engine = make_engine(url)
+    forget_pending()
+    log = AuditLog(make_session_factory(engine), checkpoint_every=1000, checkpoint_seconds=3600, use_witness=False)
+    timer = CheckpointTimer(seconds=3600).start()
+    log.append(T, "staff-1", "other")
+    log.append(T, "staff-1", "other")
+    assert log.checkpoints(T) == []
+    timer.stop()
+    assert [c.upto_seq for c in log.checkpoints(T)] == [2]
+    engine.dispose()

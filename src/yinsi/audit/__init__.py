@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from yinsi.audit.errors import AuditError, AuditKeyError, ChainConfigConflict, InvalidAuditEntry, PIInAuditEntry
 from yinsi.audit.hashing import HashAlg
-from yinsi.audit.log import AuditLog, ChainInfo, ConsistencyProof, InclusionProof, checkpoint_pending
+from yinsi.audit.log import AuditLog, ChainInfo, CheckpointTimer, ConsistencyProof, InclusionProof, checkpoint_pending
 from yinsi.audit.model import ACTION_LABELS, SYSTEM_ACTOR, AuditAction, AuditEntry, AuditRecord, Checkpoint
 from yinsi.audit.pi_guard import check_no_pi, find_pi
 from yinsi.audit.signing import SignAlg
@@ -30,6 +30,7 @@ __all__ = [
     "ChainConfigConflict",
     "ChainInfo",
     "Checkpoint",
+    "CheckpointTimer",
     "ConsistencyProof",
     "DatabaseWitness",
     "FileWitness",

@@ -254,6 +254,42 @@ def _retryable(exc: DBAPIError) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
+class CheckpointTimer:
+    """For long-running services: sign unsigned tails (``checkpoint_pending``) every ``seconds`` from a daemon
+    thread, so that a tail is signed even when appends stop; ``stop()`` signs once more and ends the thread.
+
+    ``with CheckpointTimer(): serve()`` — or ``start()`` in the service's startup and ``stop()`` at shutdown.
+    """
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = seconds if seconds is not None else (default_checkpoint_seconds() or DEFAULT_CHECKPOINT_SECONDS)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CheckpointTimer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="yinsi-audit-checkpoints", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            checkpoint_pending()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        checkpoint_pending()
+
+    def __enter__(self) -> CheckpointTimer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class AuditLog:
     """``AuditLog(session_factory).append(tenant, actor, action, …)``; see ``docs/audit.md``.
 
@@ -876,5 +912,5 @@ class AuditLog:
 
 
 
-__all__ = ["AuditLog", "ChainInfo", "ConsistencyProof", "InclusionProof", "InvalidAuditEntry", "checkpoint_pending",
-           "forget_pending"]
+__all__ = ["AuditLog", "ChainInfo", "CheckpointTimer", "ConsistencyProof", "InclusionProof", "InvalidAuditEntry",
+           "checkpoint_pending", "forget_pending"]
