@@ -456,6 +456,8 @@ class MeService:
         state = State(v.state)
         out["can_confirm"] = RequestType(v.type) is RequestType.CANCEL_ACCOUNT and state is State.VERIFIED
         out["can_withdraw"] = state in (State.UNVERIFIED, State.VERIFIED)
+        out["can_verify"] = (state is State.UNVERIFIED and RequestType(v.type) is not RequestType.DECEASED
+                             and who.method in SESSION_METHOD_ZH)
         if State(v.state) in CLOSED:
             out["escalation"] = self._escalation(who)
         return out

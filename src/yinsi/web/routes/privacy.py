@@ -40,6 +40,7 @@ DONE_ZH = {
     "renewed": "已重新同意。",
     "submitted": "请求已提交，身份已通过本次登录核验。我们会在期限内答复。",
     "withdrawn": "请求已撤回。",
+    "verified": "已通过本次登录核验您的身份，请求将继续处理。",
     "confirmed": "已确认注销。注销完成前您可以在本页查看进度。",
     "logged_out": "您已退出登录。",
 }
@@ -352,6 +353,15 @@ async def withdraw_request(request: Request, tenant: Tenant, request_id: Request
     await checked_form(request, PERSON_COOKIE)
     await call(_me(request).withdraw_request, who, request_id, back=f"{base(tenant)}/requests/{request_id}")
     return RedirectResponse(f"{base(tenant)}/requests/{request_id}?done=withdrawn", status_code=303)
+
+
+@router.post("/requests/{request_id}/verify")
+async def verify_request(request: Request, tenant: Tenant, request_id: RequestId) -> Response:
+    """A request taken in by the app's own pages, verified with this session (R8)."""
+    who = person(request, tenant)
+    await checked_form(request, PERSON_COOKIE)
+    await call(_me(request).verify, who, request_id, back=f"{base(tenant)}/requests/{request_id}")
+    return RedirectResponse(f"{base(tenant)}/requests/{request_id}?done=verified", status_code=303)
 
 
 @router.post("/requests/{request_id}/confirm", response_class=HTMLResponse)
