@@ -268,3 +268,73 @@ def _bindings(demo: Demo, agent: str) -> int:
 
     with sqlite3.connect(demo.data / "demo-app.db") as conn:
         return int(conn.execute("SELECT COUNT(*) FROM property_bindings WHERE agent_id = ?", (int(agent),)).fetchone()[0])
+
+
+def hs256_secret(demo: Demo, tmp: Path) -> str:
+    """The tenant's deep-link secret, set by the administrator through the CLI (printed once)."""
+    import re
+    import subprocess
+    import sys
+
+    import pyotp
+
+    from tests.api_world import ROOT, serve_env
+
+    password, secret = demo.staff["admin"]
+    env = serve_env(YINSI_DATA_DIR=str(demo.data), XDG_CONFIG_HOME=str(tmp / "xdg"))
+    cli = [sys.executable, "-m", "yinsi.cli.main"]
+    done = subprocess.run([*cli, "login", TENANT, "admin", "--password-stdin", "--totp", pyotp.TOTP(secret).now()],
+                          input=password + "\n", cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([*cli, "applink", "set", TENANT, "--generate-hs256"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1].strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", last), "the secret is printed last"
+    return last
+
+
+def deep_link_token(secret: str, subject: str) -> str:
+    """What the app's back end signs for its logged-in user (docs/auth.md)."""
+    import time
+    import uuid
+
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    now = int(time.time())
+    claims = {"iss": TENANT, "aud": f"yinsi:{TENANT}", "sub": subject, "iat": now, "exp": now + 300,
+              "jti": uuid.uuid4().hex}
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(secret.encode("ascii")))
+
+
+def test_the_apps_deep_link_starts_a_new_session_and_leaves_no_token_in_the_address(
+        chromium: Any, demo: Demo, tmp_path: Path) -> None:
+    import httpx
+
+    secret = hs256_secret(demo, tmp_path)
+    page = new_page(chromium, java_script_enabled=False)
+    try:
+        token = deep_link_token(secret, "6")
+        page.goto(f"{demo.url}{BASE}/link?token={token}&to={BASE}/consents")
+        assert page.url == f"{demo.url}{BASE}/consents" and page.locator("h1").inner_text() == "我的同意"
+        first = next(c["value"] for c in page.context.cookies() if c["name"] == "yinsi_session")
+        again = page.goto(f"{demo.url}{BASE}/link?token={token}")  # a token is used once
+        assert again is not None and again.status == 401 and "重新进入" in page.locator("main").inner_text()
+        page.goto(f"{demo.url}{BASE}/link?token={deep_link_token(secret, '6')}")
+        assert page.url == f"{demo.url}{BASE}/"
+        second = next(c["value"] for c in page.context.cookies() if c["name"] == "yinsi_session")
+        assert second != first  # a new session at every log-in, and the old one is over
+        me = httpx.get(f"{demo.url}/api/v1/me", headers={"Authorization": f"Bearer {first}"})
+        assert me.status_code == 401
+        assert httpx.get(f"{demo.url}/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+        response = page.goto(f"{demo.url}{BASE}/")
+        assert response is not None
+        headers = response.headers
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'self'" in headers["content-security-policy"]
+        assert "unsafe-inline" not in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+        assert headers["cache-control"] == "no-store"
+    finally:
+        page.context.close()
