@@ -132,3 +132,19 @@ def test_unexpected_exceptions_in_commands_reach_the_safety_net(home: Path, monk
     monkeypatch.setenv("YINSI_DEBUG", "1")  # a developer asks for the details
     result = CliRunner().invoke(app, ["consent", "record", _tenant(), PHONE, "policy"])
     assert isinstance(result.exception, KeyError)
+
+
+def test_json_and_date_arguments_have_limits_and_chinese_errors() -> None:
+    import typer
+
+    from yinsi.cli.errors import date_argument, json_argument
+
+    assert json_argument('{"a": [1, {"b": 2}]}', "--details") == {"a": [1, {"b": 2}]}
+    for bad, reason in (("[" * 10_000 + "]" * 10_000, "嵌套过深"), ("{" + f'"p": "{PHONE}"', "不是有效的 JSON"),
+                        ("1" * 70_000, "过长")):
+        with pytest.raises(typer.BadParameter, match=reason) as caught:
+            json_argument(bad, "--details")
+        assert PHONE not in str(caught.value)
+    assert str(date_argument("2024-02-29", "--today")) == "2024-02-29"
+    with pytest.raises(typer.BadParameter, match="实际存在的日期"):
+        date_argument("2023-02-29", "--today")
