@@ -69,6 +69,11 @@ SCOPE_ZH: dict[str, str] = {
 QUEUE_ZH = {"open": "全部未结", "overdue": "已逾期", "due_soon": "即将到期", "waiting_manual": "等待人工处理"}
 APPROVAL_KIND_ZH = {"export": "批量导出（掩码）", "unmask_bulk": "批量导出（明文）", "minor_access": "访问未成年人个人信息"}
 APPROVAL_STATUS_ZH = {"pending": "待审批", "approved": "已批准", "rejected": "已驳回", "used": "已使用", "expired": "已过期"}
+#: Labels of the keys of a request's result and of its steps' details (read-back results).
+DETAIL_ZH = {"package": "个人信息包", "values": "值的数量", "items": "信息项", "excluded": "须另行提供",
+             "who": "处理人", "what": "内容", "confirmed_by": "确认人", "note": "说明", "deleted": "已删除",
+             "updated": "已更新", "verified": "回读核验", "rows": "行数", "held": "依法留存", "error": "错误",
+             "recipients": "接收方", "notified": "已通知", "restricted": "已限制"}
 STEP_STATUS_ZH = {"done": "已完成", "manual_pending": "等待人工处理", "pending": "待执行", "failed": "失败",
                   "skipped": "已跳过", "verified": "已回读核验"}
 
@@ -152,6 +157,10 @@ def _scrub(text: str, sent: tuple[str, ...]) -> str:
 
 
 def _status(exc: Exception) -> int:
+    from yinsi.rights.service import RequestError
+
+    if isinstance(exc, RequestError):  # as the API answers it: an unknown (or another tenant's) request is 404
+        return 404 if "没有编号为" in str(exc) else 409
     if isinstance(exc, AccessDenied):
         return 403
     if isinstance(exc, NotFound):
@@ -321,7 +330,7 @@ def _story_page(request: Request, c: Ctx, request_id: str, status: int = 200, **
         return page(request, c, "error.html", code, title="无法显示该请求", message=message)
     grounds = [{"value": g.value, "label": REFUSAL_ZH[g][1], "rule": REFUSAL_ZH[g][0]} for g in RefusalGround]
     return page(request, c, "request.html", status, title=f"{story['type_zh']}请求", r=story, grounds=grounds,
-                state_zh={s.value: STATE_ZH[s] for s in State},
+                state_zh={s.value: STATE_ZH[s] for s in State}, detail_zh=DETAIL_ZH,
                 step_zh=STEP_STATUS_ZH, evidence_mb=staff_desk.EVIDENCE_MAX_BYTES // (1024 * 1024), **extra)
 
 
@@ -518,7 +527,10 @@ async def unmask(request: Request) -> Response:
 def _audit_page(request: Request, c: Ctx, verify: dict[str, Any] | None) -> Response:
     d = desk(request)
     entries = staff_desk.audit_entries(c.who, d.staff, d.audit, limit=100) if c.can(A.VIEW_AUDIT_LOG) else []
-    return page(request, c, "audit.html", title="审计日志", entries=list(reversed(entries)), verify=verify)
+    from yinsi.audit.model import ACTION_LABELS
+
+    return page(request, c, "audit.html", title="审计日志", entries=list(reversed(entries)), verify=verify,
+                actions_zh={a.value: label for a, label in ACTION_LABELS.items()})
 
 
 @router.get("/audit")
