@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yinsi.api import problems
 from yinsi.api.deps import AUTH_EXTENSION, Services, auth_of
 from yinsi.api.settings import ApiSettings
+from yinsi.audit import CheckpointTimer
 
 log = logging.getLogger("yinsi.api")
 access_log = logging.getLogger("yinsi.api.access")
@@ -204,9 +205,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = build_services(cfg)
         app.state.services = svc
+        checkpoints = CheckpointTimer().start()  # audit tails signed even when requests stop (docs/audit.md)
         try:
             yield
         finally:
+            checkpoints.stop()
             close_services(svc)
 
     app = FastAPI(title=cfg.title, version=_version(), lifespan=lifespan, openapi_url="/openapi.json",
