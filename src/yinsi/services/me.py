@@ -317,9 +317,13 @@ class MeService:
     def lists(self, who: PersonPrincipal) -> dict[str, Any]:
         """What was actually collected about the person and shared, by whom and for what (the processing
         records of allowed decisions)."""
-        self._decl(who)
+        decl = self._decl(who)
         with self.ledger:
-            return self.consents.report(who.tenant, who.subject)
+            self.consents.flush()
+            restricted = [{"scope": scope, "since": since.isoformat()}
+                          for scope, since in sorted(self.consents.state(who.tenant, who.subject).restrictions.items())]
+        return {"tenant": who.tenant, "subject": who.subject, "policy": decl.version.label,
+                **_lists_of(self.consents, decl, who.tenant, who.subject), "restrictions": restricted}
 
     # --- rights requests ----------------------------------------------------------------------------------
     def rights_offered(self, who: PersonPrincipal) -> dict[str, Any]:
@@ -604,7 +608,15 @@ class MeService:
         return policy_version(who.tenant, label, self.url)
 
     def changes(self, who: PersonPrincipal, old: str, new: str) -> dict[str, Any]:
-        return policy_changes(who.tenant, old, new, self.url)
+        """What changed between two published versions (both archived: the answer never changes, so it is
+        kept per pair)."""
+        key = (who.tenant, f"changes:{old}\n{new}")
+        found = self._lists.get(key)
+        if found is None:
+            found = policy_changes(who.tenant, old, new, self.url)
+            if len(self._lists) < 1000:
+                self._lists[key] = found
+        return found
 
 
 # --- policy versions (public too: the same functions serve the public policy pages) --------------------
@@ -644,6 +656,64 @@ def policy_changes(tenant: str, old: str, new: str, url: str | None = None) -> d
             "summary": summary(diff, groups), "groups": [g.to_json() for g in groups],
             "reconsent": [{"consent": r.consent, "scope": r.scope, "rule": r.rule, "reason": r.reason}
                           for r in diff.reconsent]}
+
+
+def _lists_of(consents: ConsentService, decl: Declaration, tenant: str, subject: str) -> dict[str, Any]:
+    """The 双清单 from the processing records, grouped in the database (a person may have many thousands of
+    records; only the distinct kinds of decision come back), in the shape of
+    :meth:`ConsentService.report`: collected items, shared items per recipient, the latest answer per consent
+    scope, and how many requests the gate refused."""
+    from sqlalchemy import func, select
+
+    from yinsi.domain.taxonomy import Action
+    from yinsi.storage.consent_tables import ProcessingRecord as R
+
+    cols = (R.action, R.feature, R.purpose, R.items, R.recipient, R.basis, R.allowed)
+    stmt = (select(*cols, func.count().label("n"), func.min(R.decided_at).label("first"),
+                   func.max(R.decided_at).label("last"))
+            .where(R.tenant_id == tenant, R.subject_id == subject).group_by(*cols))
+    with consents.sessions() as s:
+        groups = sorted(s.execute(stmt).all(), key=lambda g: g.first)
+        events = LedgerRepository(s).consent_events(tenant, subject)
+    tax = taxonomy()
+    collected: dict[str, dict[str, Any]] = {}
+    shared: dict[tuple[str, str], dict[str, Any]] = {}
+    refused = 0
+    using = (Action.COLLECT.value, Action.USE.value, Action.AUTOMATED_DECISION.value)
+    for g in groups:
+        if not g.allowed:
+            refused += int(g.n)
+            continue
+        items = json.loads(g.items)
+        f = decl.feature(g.feature) if g.feature else None
+        purpose = g.purpose or ("；".join(f.purposes) if f else "")
+        first, last = g.first.isoformat(), g.last.isoformat()
+        if g.action in using:
+            for i in items:
+                e = collected.setdefault(i, {"item": i, "name": tax.item(i).name, "sensitive": tax.is_sensitive(i),
+                                             "features": [], "purposes": [], "actions": [], "times": 0,
+                                             "first": first, "last": last, "basis": []})
+                for key, value in (("features", f.name if f else g.feature), ("purposes", purpose),
+                                   ("actions", g.action), ("basis", g.basis)):
+                    if value and value not in e[key]:
+                        e[key].append(value)
+                e["times"] += int(g.n)
+                e["last"] = max(e["last"], last)
+        elif g.recipient:
+            rec = decl.recipient(g.recipient)
+            for i in items:
+                e = shared.setdefault((g.recipient, i), {
+                    "recipient": g.recipient, "recipient_name": rec.name if rec else g.recipient, "item": i,
+                    "name": tax.item(i).name, "action": g.action,
+                    "purpose": rec.purpose if rec and rec.purpose else purpose, "times": 0, "first": first, "last": last})
+                e["times"] += int(g.n)
+                e["last"] = max(e["last"], last)
+    latest: dict[str, dict[str, Any]] = {}
+    for _, ev in events:
+        latest[ev.scope] = {"scope": ev.scope, "event": ev.event.value, "kind": ev.kind.value,
+                            "policy": ev.policy_label, "time": ev.event_time.isoformat()}
+    return {"collected": list(collected.values()), "shared": list(shared.values()),
+            "consents": list(latest.values()), "refused_requests": refused}
 
 
 def _outdated(scope: str, lost: frozenset[str] | None) -> bool:
