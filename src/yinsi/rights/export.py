@@ -102,21 +102,23 @@ def write_private(path: Path, data: bytes) -> None:
 def package_files(engine: Any, tenant: str) -> Iterator[Path]:
     """The tenant's encrypted packages: those its requests point to, and any under the default exports
     directory (``<data dir>/exports/<tenant>``), for the key rotation."""
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from yinsi.config import data_dir
     from yinsi.storage.rights_tables import RightsRequest
 
     with engine.connect() as conn:
-        results = conn.execute(select(RightsRequest.result).where(RightsRequest.tenant_id == tenant,
-                                                                  RightsRequest.result.is_not(None))).scalars()
-        for text in results:
-            try:
-                package = json.loads(text).get("package")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(package, str) and package.endswith(".zip.enc"):
-                yield Path(package)
+        results: list[str] = []
+        if inspect(conn).has_table(RightsRequest.__tablename__):  # not in a database without the rights tables
+            results = list(conn.execute(select(RightsRequest.result).where(
+                RightsRequest.tenant_id == tenant, RightsRequest.result.is_not(None))).scalars())
+    for text in results:
+        try:
+            package = json.loads(text).get("package")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(package, str) and package.endswith(".zip.enc"):
+            yield Path(package)
     default = data_dir() / "exports" / tenant
     if default.is_dir():
         yield from default.glob("*.zip.enc")
