@@ -172,7 +172,7 @@ def test_logout_ends_the_session(chromium: Any, console: Console) -> None:
 # --- the queue and a request's story -------------------------------------------------------------------------------
 def test_staff_work_the_queue_and_complete_a_copy_requests_manual_steps(chromium: Any, console: Console) -> None:
     rid = new_request(console)
-    page = as_staff(chromium, console, "dpo")
+    page = as_staff(chromium, console, "dpo", java_script_enabled=False)  # the pages need no script
     try:
         page.goto(f"{console.url}/console/")
         assert page.get_by_role("link", name=re.compile("未结请求")).count() == 1
@@ -214,7 +214,7 @@ def test_staff_work_the_queue_and_complete_a_copy_requests_manual_steps(chromium
 
 def test_refusal_names_an_enumerated_ground_and_the_reason(chromium: Any, console: Console) -> None:
     rid = new_request(console, "deletion")
-    page = as_staff(chromium, console, "dpo")
+    page = as_staff(chromium, console, "dpo", java_script_enabled=False)
     try:
         page.goto(f"{console.url}/console/requests/{rid}")
         page.get_by_label("告知本人的拒绝理由").fill("该账号涉及尚在进行的诉讼")
