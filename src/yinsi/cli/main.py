@@ -48,7 +48,7 @@ AREAS: dict[str, Area] = {
     "login": Area("login_cmds", "工作人员登录：口令加动态验证码（可接触个人信息的角色必须），会话保存在用户配置目录。"),
     "logout": Area("login_cmds", "退出登录：结束当前会话（服务端同时失效）并删除保存的会话。"),
     "whoami": Area("login_cmds", "显示当前登录的工作人员、租户与角色。"),
-    "policy": Area(("policy_cmds", "render_cmds", "db_cmds"), "隐私政策声明：校验、渲染、对比、合规检查、发布。"),
+    "policy": Area(("policy_cmds", "render_cmds", "db_cmds", "analyze_cmds"), "隐私政策声明：校验、渲染、对比、合规检查、发布。"),
     "consent": Area("consent_cmds", "同意台账：记录、查看、重建。"),
     "permission": Area("consent_cmds", "设备权限：记录授权/拒绝，判断能否再次申请（C8）。"),
     "gate": Area("consent_cmds", "处理闸门：每次收集、使用、提供之前询问。"),
