@@ -75,6 +75,10 @@ ERROR_PATHS: dict[str, list[str]] = {
     "bad time": ["consent", "record", _tenant(), PHONE, "policy", "--at", "2024-13-01T00:00:00+08:00"],
     "deeply nested argument": ["consent", "record", _tenant(), PHONE, "[" * 20_000 + PHONE + "]" * 20_000],
     "huge argument": ["subject", "report", _tenant(), PHONE * 10_000],
+    "deeply nested JSON argument": ["audit", "record", "--tenant", _tenant(), "--actor", PHONE, "--action", "other",
+                                    "--details", "[" * 30_000 + f'"{EMAIL}"' + "]" * 30_000],
+    "PI in an audit entry": ["audit", "record", "--tenant", _tenant(), "--actor", "客服", "--action", "other",
+                             "--subject", PHONE],
 }
 
 
