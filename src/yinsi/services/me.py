@@ -18,6 +18,7 @@ never "forbidden", so that ids of other people's requests cannot be probed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -128,6 +129,7 @@ class MeService:
         self.ledger: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
         self._archived: dict[tuple[str, str], Declaration] = {}  # archived versions never change
         self._lists: dict[tuple[str, str], dict[str, Any]] = {}  # nor do their published lists
+        self._grouped: dict[tuple[str, str], tuple[Any, int, dict[tuple[Any, ...], list[Any]]]] = {}  # see _grouped_lists
 
     def close(self) -> None:
         if self._own_consents:
@@ -323,7 +325,36 @@ class MeService:
             restricted = [{"scope": scope, "since": since.isoformat()}
                           for scope, since in sorted(self.consents.state(who.tenant, who.subject).restrictions.items())]
         return {"tenant": who.tenant, "subject": who.subject, "policy": decl.version.label,
-                **_lists_of(self.consents, decl, who.tenant, who.subject), "restrictions": restricted}
+                **self._grouped_lists(decl, who), "restrictions": restricted}
+
+    def _grouped_lists(self, decl: Declaration, who: PersonPrincipal) -> dict[str, Any]:
+        """:func:`_lists_of` over the person's records grouped in the database, kept between visits: records
+        are only appended (ids grow) or erased (fewer of them). One indexed query (largest id, count) tells
+        which: nothing new → the kept groups; only newer records → those grouped and added; else all again."""
+        from sqlalchemy import func, select
+
+        from yinsi.storage.consent_tables import ProcessingRecord as R
+
+        key = (who.tenant, who.subject)
+        with self.consents.sessions() as s:
+            top, count = s.execute(select(func.max(R.id), func.count()).where(
+                R.tenant_id == who.tenant, R.subject_id == who.subject)).one()
+            events = LedgerRepository(s).consent_events(who.tenant, who.subject)
+            kept = self._grouped.get(key)
+            groups: dict[tuple[Any, ...], list[Any]] | None = None
+            if kept is not None and (kept[0], kept[1]) == (top, count):
+                groups = kept[2]
+            elif kept is not None and kept[0] is not None and top is not None and top > kept[0]:
+                newer = _group_records(s, who.tenant, who.subject, after=kept[0])
+                if kept[1] + sum(g[0] for g in newer.values()) == count:
+                    groups = _merge_groups(kept[2], newer)
+            if groups is None:
+                groups = _group_records(s, who.tenant, who.subject)
+        if len(self._grouped) >= 1000 and key not in self._grouped:
+            with contextlib.suppress(StopIteration, RuntimeError, KeyError):  # another thread changed it meanwhile
+                self._grouped.pop(next(iter(self._grouped)), None)
+        self._grouped[key] = (top, int(count), groups)
+        return _lists_of(decl, groups, events)
 
     # --- rights requests ----------------------------------------------------------------------------------
     def rights_offered(self, who: PersonPrincipal) -> dict[str, Any]:
@@ -658,55 +689,75 @@ def policy_changes(tenant: str, old: str, new: str, url: str | None = None) -> d
                           for r in diff.reconsent]}
 
 
-def _lists_of(consents: ConsentService, decl: Declaration, tenant: str, subject: str) -> dict[str, Any]:
-    """The 双清单 from the processing records, grouped in the database (a person may have many thousands of
-    records; only the distinct kinds of decision come back), in the shape of
-    :meth:`ConsentService.report`: collected items, shared items per recipient, the latest answer per consent
-    scope, and how many requests the gate refused."""
+_GROUP_COLUMNS = ("action", "feature", "purpose", "items", "recipient", "basis", "allowed")
+
+
+def _group_records(s: Any, tenant: str, subject: str, *, after: int | None = None) -> dict[tuple[Any, ...], list[Any]]:
+    """The person's processing records (those after id ``after``) grouped in the database by what was decided:
+    ``{(action, feature, purpose, items, recipient, basis, allowed): [n, first, last]}``."""
     from sqlalchemy import func, select
 
-    from yinsi.domain.taxonomy import Action
     from yinsi.storage.consent_tables import ProcessingRecord as R
 
-    cols = (R.action, R.feature, R.purpose, R.items, R.recipient, R.basis, R.allowed)
-    stmt = (select(*cols, func.count().label("n"), func.min(R.decided_at).label("first"),
-                   func.max(R.decided_at).label("last"))
+    cols = [getattr(R, c) for c in _GROUP_COLUMNS]
+    stmt = (select(*cols, func.count(), func.min(R.decided_at), func.max(R.decided_at))
             .where(R.tenant_id == tenant, R.subject_id == subject).group_by(*cols))
-    with consents.sessions() as s:
-        groups = sorted(s.execute(stmt).all(), key=lambda g: g.first)
-        events = LedgerRepository(s).consent_events(tenant, subject)
+    if after is not None:
+        stmt = stmt.where(R.id > after)
+    return {tuple(row[:7]): [int(row[7]), row[8], row[9]] for row in s.execute(stmt)}
+
+
+def _merge_groups(old: dict[tuple[Any, ...], list[Any]],
+                  new: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], list[Any]]:
+    out = {k: list(v) for k, v in old.items()}
+    for k, (n, first, last) in new.items():
+        if k in out:
+            out[k] = [out[k][0] + n, min(out[k][1], first), max(out[k][2], last)]
+        else:
+            out[k] = [n, first, last]
+    return out
+
+
+def _lists_of(decl: Declaration, groups: Mapping[tuple[Any, ...], list[Any]],
+              events: list[tuple[int, ConsentEvent]]) -> dict[str, Any]:
+    """The 双清单 from the grouped processing records (:func:`_group_records`), in the shape of
+    :meth:`ConsentService.report`: collected items, shared items per recipient, the latest answer per consent
+    scope, and how many requests the gate refused."""
+    from yinsi.domain.taxonomy import Action
+
     tax = taxonomy()
     collected: dict[str, dict[str, Any]] = {}
     shared: dict[tuple[str, str], dict[str, Any]] = {}
     refused = 0
     using = (Action.COLLECT.value, Action.USE.value, Action.AUTOMATED_DECISION.value)
-    for g in groups:
-        if not g.allowed:
-            refused += int(g.n)
+    for (action, feature, purpose_, items_, recipient, basis, allowed), (n, first_at, last_at) in sorted(
+            groups.items(), key=lambda kv: kv[1][1]):
+        if not allowed:
+            refused += n
             continue
-        items = json.loads(g.items)
-        f = decl.feature(g.feature) if g.feature else None
-        purpose = g.purpose or ("；".join(f.purposes) if f else "")
-        first, last = g.first.isoformat(), g.last.isoformat()
-        if g.action in using:
+        items = json.loads(items_)
+        f = decl.feature(feature) if feature else None
+        purpose = purpose_ or ("；".join(f.purposes) if f else "")
+        first, last = first_at.isoformat(), last_at.isoformat()
+        if action in using:
             for i in items:
                 e = collected.setdefault(i, {"item": i, "name": tax.item(i).name, "sensitive": tax.is_sensitive(i),
                                              "features": [], "purposes": [], "actions": [], "times": 0,
                                              "first": first, "last": last, "basis": []})
-                for key, value in (("features", f.name if f else g.feature), ("purposes", purpose),
-                                   ("actions", g.action), ("basis", g.basis)):
+                for key, value in (("features", f.name if f else feature), ("purposes", purpose),
+                                   ("actions", action), ("basis", basis)):
                     if value and value not in e[key]:
                         e[key].append(value)
-                e["times"] += int(g.n)
+                e["times"] += n
                 e["last"] = max(e["last"], last)
-        elif g.recipient:
-            rec = decl.recipient(g.recipient)
+        elif recipient:
+            rec = decl.recipient(recipient)
             for i in items:
-                e = shared.setdefault((g.recipient, i), {
-                    "recipient": g.recipient, "recipient_name": rec.name if rec else g.recipient, "item": i,
-                    "name": tax.item(i).name, "action": g.action,
+                e = shared.setdefault((recipient, i), {
+                    "recipient": recipient, "recipient_name": rec.name if rec else recipient, "item": i,
+                    "name": tax.item(i).name, "action": action,
                     "purpose": rec.purpose if rec and rec.purpose else purpose, "times": 0, "first": first, "last": last})
-                e["times"] += int(g.n)
+                e["times"] += n
                 e["last"] = max(e["last"], last)
     latest: dict[str, dict[str, Any]] = {}
     for _, ev in events:
