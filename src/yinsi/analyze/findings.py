@@ -106,7 +106,7 @@ def _text_defects(c: _Collector) -> None:
              "从原始文档恢复这些字符（常见为编号或项目符号），并用 UTF-8 保存。")
     # duplicated words (across a line break too: a page-break artefact)
     common = set("常人个天一谢渐刚仅往偏稍默明悄纷频时处步层事样款件种项条")
-    for m in _vsearch(pt, r"([\u4e00-\u9fff]{2,4})\1|([的了和与或及在将把被对])\2"):
+    for m in _vsearch(pt, r"([\u4e00-\u9fff]{2,4})\1|([和与或及在将把被])\2"):
         rep = m.group(1) or m.group(2)
         if rep and len(rep) == 2 and rep[0] == rep[1]:
             continue
@@ -116,9 +116,19 @@ def _text_defects(c: _Collector) -> None:
             continue
         c.view(m.start(), m.end(), "duplicated_word", "warning", f"词语重复：“{rep}”连续出现两次。",
                "删去重复的词语。")
-    for m in re.finditer(r"([\u4e00-\u9fff])[ \t]*\r?\n[ \t#*>]*\1(?=[\u4e00-\u9fff])", pt.text):
-        if m.group(1) in common:
+    for m in re.finditer(r"(?<=[\u4e00-\u9fff，、])[ \t]*(?:\r?\n[ \t]*){2,4}(?=[\u4e00-\u9fff])", pt.text):
+        ls = pt.text.rfind("\n", 0, m.start()) + 1
+        ne = pt.text.find("\n", m.end())
+        nxt_line = pt.text[m.end():ne if ne >= 0 else len(pt.text)]
+        if m.start() - ls < 40 or any(p.match(nxt_line) for _l, p in st.HEADING_PATTERNS):
             continue
+        c.at(m.start() - 1, m.end() + 1, "page_break_split", "info", "句子在中间被空行断开（分页或复制残留）。",
+             "把断开的两部分接回同一段。")
+    for m in re.finditer(r"([\u4e00-\u9fff])[ \t]*(?:\r?\n[ \t]*){1,4}[#*>]*\1(?=[\u4e00-\u9fff])", pt.text):
+        ls = pt.text.rfind("\n", 0, m.start()) + 1
+        if m.group(1) in common or m.start() - ls < 40:
+            continue
+        c.out[:] = [f for f in c.out if not (f.kind == "page_break_split" and f.start == m.start())]
         nxt = pt.text[m.end():m.end() + 2]
         prv = pt.text[max(0, m.start() - 1):m.start()]
         if (prv + m.group(1)) in ("违法",) and nxt.startswith("律"):
@@ -126,6 +136,9 @@ def _text_defects(c: _Collector) -> None:
         c.at(m.start(), m.end(), "duplicated_word", "warning",
              f"换行处字符重复：“{m.group(1)}”在行尾与下一行开头各出现一次（分页或换行残留）。", "删去重复的字。")
     # stray interjections
+    for m in _vsearch(pt, r"我的一(?=[\u4e00-\u9fff]{2,16}\s*[-—–])"):
+        c.view(m.start() + 2, m.start() + 3, "typo", "warning", "菜单路径中的“一”应为分隔符“—”。", "改为“—”。")
+    _self_reference(c)
     for m in _vsearch(pt, r"(?<=[\u4e00-\u9fff])[嗯呃](?=[\u4e00-\u9fff])"):
         c.view(m.start(), m.end(), "typo", "warning", "句中夹有无意义的语气词，疑为输入错误。", "删去该字或改为原意用词。")
     for wrong, right in (("SKD", "SDK"), ("电活", "电话"), ("手机号行加密", "手机号进行加密"), ("进电通知", "来电通知")):
@@ -139,6 +152,17 @@ def _short_line_before(pt: PolicyText, span: str, s0: int) -> bool:
     nl = s0 + span.index("\n")
     ls = pt.text.rfind("\n", 0, nl) + 1
     return nl - ls < 40
+
+
+def _self_reference(c: _Collector) -> None:
+    pt = c.pt
+    names = re.findall(r"本(?:隐私权?政策|政策|指引|协议|声明)", pt.view)
+    policy = sum(1 for n in names if "政策" in n)
+    if policy < 3:
+        return
+    for m in _vsearch(pt, r"本(?:指引|协议)(?!与|和|及)"):
+        c.view(m.start(), m.end(), "self_reference_inconsistent", "info",
+               f"政策在多处自称“本政策”，此处却称“{m.group(0)}”，可能是从其他文件拼接而来。", "统一称“本政策”。")
 
 
 _PAIRS = {"（": "）", "(": ")", "【": "】", "[": "]", "《": "》", "“": "”", "「": "」"}
@@ -304,7 +328,7 @@ def _missing(c: _Collector) -> None:
         c.missing("missing_contact", "未给出联系方式（电话或电子邮箱）。", "写明可直接联系到个人信息保护负责人或部门的电话与邮箱。", "N1", "error")  # noqa: E501
     if not _has(pt, r"目的|用于|为了"):
         c.missing("missing_purposes", "未说明处理个人信息的目的。", "逐项说明每类个人信息的处理目的。", "N1", "error")
-    if not _has(pt, r"保存期限|存储期限|保留期限|保存期|存储期|保存时间|保留时间|最短时间|所必需的期限|所必需的期间|最短期限"):
+    if not _has(pt, r"保存期限|存储期限|保留期限|保存期|存储期|保存时间|保留时间|最短时间|最短时限|所必需的期限|所必需的期间|最短期限"):  # noqa: E501
         c.missing("missing_retention", "未说明个人信息的保存期限。", "逐类写明保存期限，或确定期限的方法。", "N3", "error")
     elif not _has(pt, r"(?:到期|超出|届满|期满|超过)[^。]{0,30}(?:删除|匿名)"):
         c.missing("missing_retention_expiry", "未说明保存期限届满后如何处理个人信息。", "写明到期后删除或匿名化处理。", "N3")
@@ -312,11 +336,17 @@ def _missing(c: _Collector) -> None:
     if absent:
         c.missing("missing_rights", f"未告知以下权利及其行使方式：{'、'.join(absent)}。",
                   "逐项写明个人的各项权利及行使途径（入口、联系方式）。", "N4")
-    if not _has(pt, r"解释说明|解释[^。]{0,6}规则"):
+    if not _has(pt, r"解释说明|[做作]出解释|解释[^。]{0,6}规则"):
         c.missing("missing_explanation_right", "未告知个人有权要求解释说明个人信息处理规则。", "补充要求解释说明的权利及途径。", "R5", "info")  # noqa: E501
+    if not _has(pt, r"个人信息保护(?:负责人|专职部门|部门|机构|专员|官)|数据保护官|DPO"):
+        c.missing("missing_protection_officer", "未写明个人信息保护负责人或负责部门。", "写明个人信息保护负责人（或部门）及其联系方式。", "G1")  # noqa: E501
     if not _has(pt, r"近亲属|死者|去世|身故"):
         c.missing("missing_deceased_relatives", "未说明用户死亡后其近亲属如何行使权利。", "补充近亲属行使查阅、复制、更正、删除等权利的途径。", "R6", "info")  # noqa: E501
-    if not _has(pt, r"SDK清单|SDK列表|SDK目录|SDK名称|第三方SDK[^。]{0,20}(?:如下|列表|清单)"):
+    named_sdks = set(re.findall(r"[A-Za-z\u4e00-\u9fff]{2,8}SDK", pt.view))
+    if not _has(pt, r"SDK清单|SDK列表|SDK目录|SDK名称|第三方SDK[^。]{0,20}(?:如下|列表|清单)") and len(named_sdks) >= 3:
+        c.missing("incomplete_sdk_list", f"文中提到 {len(named_sdks)} 个 SDK 的名称，但没有逐项写明提供方、收集的个人信息、收集方式与隐私政策链接。",  # noqa: E501
+                  "以清单形式列出每个 SDK 的名称、提供方、目的、场景、个人信息字段、收集方式与隐私政策链接。", "N6")
+    elif not _has(pt, r"SDK清单|SDK列表|SDK目录|SDK名称|第三方SDK[^。]{0,20}(?:如下|列表|清单)"):
         c.missing("missing_sdk_list", "未列出接入的第三方SDK（名称、提供方、目的、收集的信息、隐私政策链接）。",
                   "附上第三方SDK清单，每项写明名称、提供方、目的、场景、个人信息字段、收集方式与隐私政策链接。", "N6")
     if not (_has(pt, r"已收集[^。]{0,10}清单|收集[^。]{0,6}清单|双清单") and _has(pt, r"共享[^。]{0,10}清单|第三方[^。]{0,10}清单|双清单")):  # noqa: E501
@@ -379,12 +409,14 @@ def _inconsistencies(c: _Collector) -> None:
     for m in _vsearch(pt, r"(?:不会|不會|不)(?:主动)?(?:共享|转让|对外提供|向第三方提供)[^。；]{0,30}"):
         sb, se = pt.sentence_at(m.start(), m.end())
         sent = pt.view[sb:se]
-        if re.search(r"除|但|例外|除非|以下|未经|未征得|未获得|没有|不经|非法|出售|如存在|若|如需", sent):
+        if re.search(r"除|但|例外|除非|以下|未经|未征得|未获得|没有|不经|非法|出售", sent):
             continue
         if not re.search(r"目前|任何|均不|绝不|不会主动", sent):
             continue
-        other = re.search(r"(?:将|会|可能)(?:您的)?[^。]{0,30}(?:提供给|共享给|告知|分享给|共享)[^。]{0,20}(?:公司|机构|合作伙伴|商家|第三方|关联)",  # noqa: E501
-                          pt.view[se:])
+        other = (re.search(r"(?:将|会|可能)(?:您的)?[^。]{0,30}(?:提供给|共享给|告知|分享给|共享)[^。]{0,20}(?:公司|机构|合作伙伴|商家|第三方|关联)",  # noqa: E501
+                           pt.view[se:])
+                 or re.search(r"(?:第三方|合作)[^。]{0,12}(?:公司|机构|伙伴|商家)[^。]{0,30}(?:使用|获取|接收|知悉)[^。]{0,10}(?:信息|手机|地址|姓名)",  # noqa: E501
+                              pt.view[se:]))
         if other:
             c.view(m.start(), m.end(), "summary_contradicts_body", "warning",
                    "此处称不共享个人信息，但正文另有向第三方提供个人信息的情形。",
@@ -422,6 +454,10 @@ _CONFLICTS: list[tuple[str, str | None, str, str, str, str]] = [
      "C3", "deemed_consent", "error",
      "推定同意（“视为同意”）：同意应由个人在充分知情下主动、明确作出，不能推定或默认。",
      "改为在具体场景以主动勾选或点击的方式取得同意。"),
+    (r"您在此(?:同意|授权)",
+     "C4", "bundled_consent", "error",
+     "在政策正文中直接宣称个人“在此同意”：向他人提供个人信息等事项须另行取得单独同意，阅读政策不等于同意。",
+     "删去“您在此同意”，在具体场景以弹窗等方式取得单独同意。"),
     (r"(?:同意|接受)本(?:隐私)?政策[^。]{0,20}(?:即|视为|意味着|表示)[^。]{0,20}(?:同意|授权)",
      "C4", "bundled_consent", "error",
      "捆绑同意：同意隐私政策不能代替对敏感个人信息、向他人提供等事项的单独同意。",
@@ -434,6 +470,10 @@ _CONFLICTS: list[tuple[str, str | None, str, str, str, str]] = [
      "V1", "deidentified_as_anonymous", "warning",
      "把去标识化信息当作匿名信息处理：去标识化信息仍属个人信息（个人信息保护法第七十三条），共享与使用仍须合法依据。",
      "区分去标识化与匿名化；向他人提供去标识化信息仍须告知并取得同意。"),
+    (r"(?:一直|永久|长期|无限期)(?:保存|保留|存储)",
+     "T1", "indefinite_retention", "warning",
+     "无期限保存个人信息：保存期限应为实现处理目的所必要的最短时间。",
+     "写明具体保存期限，以及期满后删除或匿名化处理。"),
     (r"有权[^。]{0,20}(?:用户数据库|用户数据|您的信息)[^。]{0,20}(?:商业上的利用|商业利用|商业化)",
      "C1", "no_legal_basis", "error",
      "声称可对用户数据作商业利用而未说明合法依据（个人信息保护法第十三条）。",
@@ -449,6 +489,10 @@ def _conflicts(c: _Collector) -> None:
             sb, se = pt.sentence_at(m.start(), m.end())
             sent = pt.view[sb:se]
             if kind == "deemed_consent" and re.search(r"权限|开启|勾选|点击|不视为|不会视为|第三方获取|监护人", sent):
+                continue
+            if kind == "no_legal_basis" and "匿名化" in sent:
+                continue
+            if kind == "indefinite_retention" and re.search(r"使用[^。]{0,20}时|期间", sent):
                 continue
             if kind == "marketing_in_policy" and (marketing_optout or re.search(r"单独|另行|退订|关闭|拒绝", sent)):
                 continue
@@ -498,7 +542,7 @@ def analyze_text(text: str, file: str = "<text>") -> list[Finding]:
             continue
         seen.add(key)
         prev = next((p for p in reversed(out) if p.kind == f.kind), None)
-        if (prev is not None and f.kind in _MERGED and f.line - (prev.line + prev.quote.count("\n")) <= 1
+        if (prev is not None and f.kind in _MERGED and text[prev.end:f.start].count("\n") <= 1
                 and prev.start < f.start and f.end - prev.start < 2000):
             out.remove(prev)
             f = Finding(f.file, f.rule, f.kind, f.severity, prev.line, prev.start, f.end,

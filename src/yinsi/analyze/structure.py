@@ -94,6 +94,12 @@ def numbering_issues(hs: list[Heading], contents_end: int = -1) -> list[Numberin
 
 
 _CONTENTS = re.compile(r"^(?:\s|#|\*|<[^>]*>)*(目\s*录|目\s*錄|索引)\s*[:：]?\s*$", re.M)
+# an introduction's outline that serves as the contents list when there is no 目录
+_OUTLINE = re.compile(r"^[^\n]{0,60}(?:以下内容|以下內容|如下索引[^\n]{0,12}|主要内容|主要內容)\s*[:：]\s*$", re.M)
+
+
+def _contents_anchor(text: str) -> re.Match[str] | None:
+    return _CONTENTS.search(text) or _OUTLINE.search(text)
 
 
 def _norm_title(s: str) -> str:
@@ -109,7 +115,7 @@ class ContentsIssue:
 
 def contents_list(pt: PolicyText, hs: list[Heading]) -> tuple[list[Heading], int]:
     """The entries of a contents list (目录) and where the list ends; ([], -1) when there is none."""
-    m = _CONTENTS.search(pt.text)
+    m = _contents_anchor(pt.text)
     if not m:
         return [], -1
     after = [h for h in hs if h.start > m.end()]
