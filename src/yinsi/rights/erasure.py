@@ -1,0 +1,163 @@
+"""Erasure (删除与注销): deletion and account cancellation over the data map.
+
+Prerequisites first (cancellation, R9) → the plan snapshot, made once and kept encrypted with the request
+(the subject's attributes, so keys such as ``sms:code:{phone}`` are still found after the phone column is
+cleared; the recipients to notify) → operations (:mod:`yinsi.rights.plan`) in the store order, layer by
+layer, each a step recorded once its store committed; rows under a legal hold go to the vault
+(:mod:`yinsi.rights.holds`) → the read-back (:mod:`yinsi.rights.readback`) → manual steps wait for people →
+consents end, recipients are told (:mod:`yinsi.rights.notices`) in the transaction that completes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from yinsi.domain.datamap import DataMap, Location, StoreKind, Subject
+from yinsi.domain.rights import DeletionGround, Refusal, RefusalGround, RequestType, State
+from yinsi.rights.context import Job, RequestError, RightsContext
+from yinsi.rights.holds import hold, hold_count
+from yinsi.rights.notices import enqueue_notices, recipient_notices, recipients_of
+from yinsi.rights.parallel import in_layers
+from yinsi.rights.plan import Operation, erasure_operations
+from yinsi.rights.prerequisites import prerequisites
+from yinsi.rights.readback import read_back
+from yinsi.rights.steps import DONE, MANUAL_PENDING, ensure_steps, mark_step, open_manual, wait_manual
+from yinsi.rights.transitions import finish, refuse_in_run
+from yinsi.rights.withdrawal import end_consents
+from yinsi.storage.rights_tables import PLAN_FIELD
+
+#: Seconds to sleep after each executed step (tests: makes a run killable mid-way). Never set in production.
+STEP_DELAY_ENV = "YINSI_STEP_DELAY"
+
+
+def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] | None) -> State:
+    """Run a deletion or cancellation to its end (or to waiting for people); safe to run again."""
+    from yinsi.stores.plan import erasure_order
+
+    dm = ctx.datamap(job.tenant)
+    subj = ctx.subject_kind(dm, job.kind)
+    cancel = job.type is RequestType.CANCEL_ACCOUNT
+    if cancel:
+        unmet, unchecked = prerequisites(ctx, job.tenant, job.kind, job.subject, job.decl)
+        if unmet:
+            return refuse_in_run(ctx, job, "注销前提未满足", Refusal(RefusalGround.PREREQUISITE_UNMET, "；".join(unmet)))
+        open_prereqs = open_manual(ctx, job, [f"prerequisite:{k}" for k in range(len(unchecked))])
+        if unchecked and open_prereqs:
+            return wait_manual(ctx, job, [(f"prerequisite:{k}", f"确认注销前提：{p}", "客服")
+                                          for k, p in enumerate(unchecked)], "注销前提须人工确认，确认前不删除任何数据")
+    locations = erasure_locations(job, dm)
+    plan = plan_snapshot(ctx, job, dm, locations)
+    connectors = ctx.connectors(dm, job.tenant)
+    for conn in connectors.values():
+        if hasattr(conn, "bind"):
+            conn.bind(plan["attributes"], job.subject)
+    ops = erasure_operations(erasure_order(locations, connectors), subj, cancel=cancel)
+    decl = job.decl or ctx.declaration(job.tenant)
+    notices, manual_notices = recipient_notices(dm, decl, plan["recipients"])
+    status_of = ensure_steps(ctx, job, [(op.key, op.action) for op in ops]
+                             + [(f"notify:{rid}", "manual") for rid, _ in manual_notices])
+    delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
+    index = {op.key: n for n, op in enumerate(ops)}
+
+    def step(op: Operation) -> tuple[str, str, dict[str, Any]]:
+        if op.action == "manual":
+            return op.key, MANUAL_PENDING, {"what": op.first.description, "who": op.first.who,
+                                            "items": [loc.item_name for loc in op.locations]}
+        detail = execute(ctx, job, op, connectors[op.store], subj)
+        if step_hook is not None:
+            step_hook(index[op.key])
+        if delay:
+            time.sleep(delay)
+        return op.key, DONE, detail
+
+    todo = [op for op in ops if status_of.get(op.key) not in (DONE, MANUAL_PENDING)]
+    in_layers(ctx, job, todo, connectors, step)
+    for rid, who in manual_notices:
+        if status_of.get(f"notify:{rid}") != DONE:
+            mark_step(ctx, job, f"notify:{rid}", MANUAL_PENDING,
+                      {"what": f"通知接收方 {rid} 删除该用户的个人信息（R13）", "who": who})
+    verified = read_back(ctx, job, ops, connectors)  # before waiting for people: a failure shows at once
+    manual_keys = [op.key for op in ops if op.action == "manual"] + [f"notify:{rid}" for rid, _ in manual_notices]
+    if any(status_of.get(k) != DONE for k in manual_keys):
+        return wait_manual(ctx, job, [], f"{verified} 个位置已删除并回读核实；有无法自动处理的系统，"
+                                         "等待人工确认（期限照常计算）")
+    ended = end_consents(ctx, job) if cancel or job.details.get("ground") == DeletionGround.CONSENT_WITHDRAWN else 0
+    held = hold_count(ctx, job)
+    result = {"locations": len(locations), "operations": len(ops), "verified_locations": verified,
+              "legal_hold_rows": held, "consents_ended": ended,
+              "recipients_notified": [rid for rid, _ in notices], "recipients_notified_manually":
+              [rid for rid, _ in manual_notices], "ground": job.details.get("ground")}
+    what = "注销账号" if cancel else "删除"
+
+    def enqueue(s: Session) -> None:
+        enqueue_notices(ctx, s, job, decl, notices)
+
+    return finish(ctx, job, result, f"{what}完成：{verified} 个位置已删除或匿名化并回读核实；{held} 条依法保存的记录已隔离；"
+                                    f"已通知 {len(notices) + len(manual_notices)} 个接收方删除", enqueue)
+
+
+def erasure_locations(job: Job, dm: DataMap) -> list[Location]:
+    """The subject's locations the erasure covers: all, or those of the items the person chose."""
+    locations = dm.locations(job.kind)
+    items = job.details.get("items")
+    if items:
+        locations = [loc for loc in locations if loc.item in set(items)]
+        if not locations:
+            raise RequestError(f"数据地图中该主体没有这些个人信息项：{'、'.join(items)}")
+    return locations
+
+
+def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence[Location]) -> dict[str, Any]:
+    """The plan snapshot, made once before anything is erased and kept encrypted with the request: the
+    subject's attributes (a Redis key such as ``sms:code:{phone}`` must still be found after the SQL
+    side cleared the phone) and the recipients to notify (R13)."""
+    from yinsi.stores.base import resolve_attributes
+
+    with ctx.sessions() as s:
+        token = ctx.get(s, job.tenant, job.request_id).plan_encrypted
+    plan = ctx.decrypt(job.tenant, PLAN_FIELD, token)
+    if plan is not None:
+        return dict(plan)
+    # Redis keys need them, and so do the people doing manual steps after the app's rows are gone
+    needs_attributes = any(loc.attributes or loc.store_kind is StoreKind.MANUAL for loc in locations)
+    attributes = resolve_attributes(dm, job.subject, ctx.store_urls, kind=job.kind) if needs_attributes else {}
+    recipients: list[str] = []
+    if job.type is RequestType.CANCEL_ACCOUNT or not job.details.get("items"):
+        recipients = recipients_of(ctx, job.tenant, job.subject)
+    plan = {"attributes": attributes, "recipients": recipients, "made_at": ctx.clock().isoformat()}
+    with ctx.tx() as s:
+        row = ctx.get(s, job.tenant, job.request_id)
+        if row.plan_encrypted is None:
+            row.plan_encrypted = ctx.encrypt(job.tenant, PLAN_FIELD, plan)
+        else:  # a concurrent run made it first: use theirs
+            plan = dict(ctx.decrypt(job.tenant, PLAN_FIELD, row.plan_encrypted))
+    return plan
+
+
+def execute(ctx: RightsContext, job: Job, op: Operation, conn: Any, subj: Subject) -> dict[str, Any]:
+    """Perform one operation on its store; returns the step's detail (counts, no PI)."""
+    loc = op.first
+    if op.action == "mark":
+        n = conn.mark(loc, job.subject, dict(subj.cancelled_marker or {}))
+        return {"affected": n, "detail": f"已标记 {n} 行为已注销"}
+    if op.action == "null":
+        res = conn.null_columns(op.locations, job.subject)
+        return {"affected": res.affected, "detail": res.detail}
+    if op.action == "hold" and hasattr(conn, "erase_captured"):
+        # the rows go to the vault (committed) before their deletion commits, in one statement
+        res = conn.erase_captured(loc, job.subject, lambda rows: hold(ctx, job, op, rows))
+        return {"affected": res.affected, "detail": res.detail, "captured": res.affected}
+    captured = 0
+    if op.holds:
+        rows = conn.read(loc, job.subject, whole=op.action == "hold")
+        captured = hold(ctx, job, op, rows)
+    result = conn.erase(loc, job.subject)
+    out: dict[str, Any] = {"affected": result.affected, "detail": result.detail}
+    if op.holds:
+        out["captured"] = captured
+    return out

@@ -1,0 +1,63 @@
+"""Running a request (执行): claim it, move it to ``in_progress`` and hand it to the use case of its type
+(erasure, copy, correction, withdrawal, explanation, an answer); a failure leaves it in ``error`` with the
+reason, and running it again resumes where it stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from yinsi.domain.rights import NEEDS_CONFIRMATION, STATE_ZH, RequestType, State, may_start
+from yinsi.rights.context import ErasureIncomplete, Job, RequestError, RightsContext
+from yinsi.rights.copy import run_copy
+from yinsi.rights.correction import run_correction
+from yinsi.rights.erasure import run_erasure
+from yinsi.rights.explanation import run_answer, run_explanation
+from yinsi.rights.intake import COPYING, CORRECTING, DECEASED_ACTIONS, ERASING
+from yinsi.rights.lease import claim
+from yinsi.rights.transitions import fail, move
+from yinsi.rights.withdrawal import run_withdrawal
+
+
+def run(ctx: RightsContext, tenant: str, request_id: str, actor: str = "system", *,
+        step_hook: Callable[[int], None] | None = None) -> State:
+    """Create the plan if needed, run every pending step, verify, and close. Safe to run again."""
+    with ctx.tx() as s:
+        row = ctx.get(s, tenant, request_id, lock=True)
+        request_id = row.id
+        state, rtype = State(row.state), RequestType(row.type)
+        claim(row, state, ctx.clock())
+        if not may_start(rtype, state):
+            if state is State.VERIFIED and rtype in NEEDS_CONFIRMATION:
+                raise RequestError("注销须先由本人确认（yinsi request confirm 请求编号）；确认后不可撤回")
+            if state is State.UNVERIFIED:
+                raise RequestError("请求尚未核验身份，不能执行（yinsi request verify）")
+            raise RequestError(f"请求处于「{STATE_ZH[state]}」状态，不能执行")
+        if state is not State.IN_PROGRESS:
+            move(ctx, s, row, State.IN_PROGRESS, actor, "开始执行" if state is not State.ERROR else "重试执行")
+        details = ctx.details(row)
+        job = Job(tenant, row.id, row.subject_kind, ctx.subject_of(row), rtype, details, actor, row.policy_label)
+    job.decl = ctx.declaration(tenant)
+    try:
+        if rtype is RequestType.DECEASED:
+            job = job.acting_as(DECEASED_ACTIONS[str(details["action"])])
+        if job.type in ERASING:
+            return run_erasure(ctx, job, step_hook)
+        if job.type in COPYING:
+            return run_copy(ctx, job)
+        if job.type in CORRECTING:
+            return run_correction(ctx, job)
+        if job.type in (RequestType.WITHDRAW_CONSENT, RequestType.RESTRICTION):
+            return run_withdrawal(ctx, job)
+        if job.type is RequestType.EXPLANATION:
+            return run_explanation(ctx, job)
+        return run_answer(ctx, job)
+    except ErasureIncomplete as exc:
+        fail(ctx, tenant, request_id, actor, str(exc))
+        raise
+    except RequestError as exc:
+        fail(ctx, tenant, request_id, actor, str(exc))
+        raise
+    except Exception as exc:
+        note = f"执行出错（可重试）：{type(exc).__name__}: {exc}"
+        fail(ctx, tenant, request_id, actor, note)
+        raise RequestError(note) from exc
