@@ -97,13 +97,14 @@ PERMISSION_WORDS: dict[str, tuple[str, ...]] = {
     "storage": ("存储权限", "外部存储", "存储空间"),
     "photos": ("相册权限", "相册", "图片库"),
     "bluetooth": ("蓝牙",),
-    "notifications": ("通知权限", "推送通知权限"),
+    "notifications": ("通知权限", "推送通知权限", "推送权限"),
     "clipboard": ("剪切板", "剪贴板"),
     "system_alert_window": ("悬浮窗",),
     "network_state": ("网络状态",),
 }
 
 COLLECT = re.compile(r"收集|获取|提供|需要您|采集|记录|读取|上传|填写")
+PERMISSION_USE = re.compile(r"申请|开启|授权|调用|访问|获取|使用|关闭")
 
 
 @dataclass
@@ -222,10 +223,11 @@ def _features(r: _Reader, unmapped: dict[str, None]) -> list[dict[str, Any]]:
     order: list[str] = []
     for b, e in r.sentences:
         sent = pt.view[b:e]
-        if not COLLECT.search(sent) or ("我们" not in sent and "您" not in sent and "你" not in sent):
+        if "我们" not in sent and "您" not in sent and "你" not in sent:
             continue
-        items = map_items(sent)
-        perms = [(pid, w) for pid, words in PERMISSION_WORDS.items() for w in words if w in sent and "权限" in sent]
+        items = map_items(sent) if COLLECT.search(sent) else []
+        perms = ([(pid, w) for pid, words in PERMISSION_WORDS.items() for w in words if w in sent]
+                 if "权限" in sent and PERMISSION_USE.search(sent) else [])
         if not items and not perms:
             continue
         start, _end = pt.span(b, e)

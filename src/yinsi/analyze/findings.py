@@ -372,7 +372,9 @@ _NUM = r"(?P<n>\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:个)?(?P<unit
 def _reply_deadlines(pt: PolicyText) -> list[tuple[re.Match[str], int, str]]:
     out = []
     for m in _vsearch(pt, r"(?:在|于)?" + _NUM + r"内[^。]{0,30}(?:答复|回复|反馈|处理|响应|予以|给予)"):
-        if any(w in pt.view[max(0, m.start() - 40):m.start()] for w in ("保存", "存储", "删除", "注销后", "冷静期")):
+        before = pt.view[max(0, m.start() - 40):m.start()]
+        before = re.split(r"[。；！？]", before)[-1]
+        if any(w in before for w in ("保存", "存储", "删除", "注销后", "冷静期")):
             continue
         n = st.cn_number(m.group("n"))
         if n:
@@ -406,7 +408,7 @@ def _inconsistencies(c: _Collector) -> None:
         if m.group(0).startswith("0") and len(re.sub(r"\D", "", m.group(0))) == 11 and m.group(0)[:4] in ("0755", "0756"):
             pass
     # a statement that nothing is shared against named sharing elsewhere
-    for m in _vsearch(pt, r"(?:不会|不會|不)(?:主动)?(?:共享|转让|对外提供|向第三方提供)[^。；]{0,30}"):
+    for m in _vsearch(pt, r"(?:不会|不)(?:主动)?(?:(?:与|向)[^。，,]{0,10}?)?(?:共享|转让|对外提供|提供)[^。；]{0,30}"):
         sb, se = pt.sentence_at(m.start(), m.end())
         sent = pt.view[sb:se]
         if re.search(r"除|但|例外|除非|以下|未经|未征得|未获得|没有|不经|非法|出售", sent):
