@@ -331,3 +331,94 @@ def test_restriction_replay_keeps_the_first_placement_and_scopes_are_checked() -
     for bad in ("feature:nope", "item:marketing:contact.mobile", "everything"):
         with pytest.raises(ConsentRejected):
             check_restriction_scope(d, bad)
+
+
+# --- purpose limitation and processing without consent (PIPL 6, 13) --------------------------------------
+
+def test_a_named_function_allows_only_its_declared_purposes() -> None:
+    d = decl("weiliaoke-2022")
+    policy, st = CompiledPolicy(d), SubjectState()
+    ads = ask(policy, st, "use", feature="security", purpose="精准广告投放", items=["device.identifiers"])
+    assert not ads.allowed and ads.basis is None
+    assert [(r.rule, r.element) for r in ads.reasons] == [("N1", "features[security].purposes")]
+    assert "精准广告投放" in ads.reasons[0].message and "安全" in ads.reasons[0].message
+    declared = ask(policy, st, "use", feature="security", purpose="依法采取必要的记录、审计、分析、处置措施",
+                   items=["device.identifiers"])
+    assert declared.allowed and declared.basis is LegalBasis.STATUTORY_DUTY
+    # without a purpose the function's purposes apply; a purpose alone still finds its function
+    assert ask(policy, st, "use", feature="security", items=["device.identifiers"]).allowed
+    assert ask(policy, st, "use", purpose="依法采取必要的记录、审计、分析、处置措施", items=["device.identifiers"]).allowed
+    # another function's purpose is not this function's
+    other = ask(policy, st, "use", feature="security", purpose="注册微聊客账户", items=["device.identifiers"])
+    assert not other.allowed and other.reasons[0].rule == "N1"
+
+
+def test_processing_without_consent_names_a_declared_exception() -> None:
+    d = decl("weiliaoke-2020")  # lists the cases of collection without consent
+    policy, st = CompiledPolicy(d), SubjectState()
+    q = {"feature": "user_service", "items": ["contact.mobile"]}
+    assert not ask(policy, st, "use", **q).allowed  # consent is this function's basis: none given
+    duty = ask(policy, st, "use", exception="statutory_duty", **q)
+    assert duty.allowed and duty.basis is LegalBasis.STATUTORY_DUTY and not duty.missing
+    assert duty.reasons[0].rule == "C1" and duty.reasons[0].element.startswith("consent_exceptions.collection[")
+    assert "国家安全" in duty.reasons[0].message
+    public = ask(policy, st, "use", exception="public_info", **q)
+    assert public.allowed and public.basis is LegalBasis.PUBLIC_INFO
+    # an exception the policy does not state, and a code that is no exception, are refused
+    news = ask(policy, st, "use", exception="news_reporting", **q)
+    assert not news.allowed and [(r.rule, r.element) for r in news.reasons] == [("C1", "consent_exceptions")]
+    for bad in ("contract", "consent", "because"):
+        refused = ask(policy, st, "use", exception=bad, **q)
+        assert not refused.allowed and refused.reasons[0].rule == "C1" and "无效" in refused.reasons[0].message
+    # 2022 lists no case of collection without consent, only cases of sharing
+    d22 = decl("weiliaoke-2022")
+    p22 = CompiledPolicy(d22)
+    assert not ask(p22, st, "use", exception="statutory_duty", **q).allowed
+    # the exception does not widen what the function declares, nor its purposes
+    assert ask(policy, st, "use", exception="statutory_duty", feature="user_service",
+               items=["location.precise"]).reasons[0].element == "features[user_service].collections"
+    assert not ask(policy, st, "use", exception="statutory_duty", purpose="精准广告投放", **q).allowed
+
+
+def test_a_restriction_stops_an_exception_a_law_does_not_impose() -> None:
+    d = decl("weiliaoke-2020")
+    policy, st = CompiledPolicy(d), SubjectState()
+    restrict(st, "all")
+    q = {"feature": "user_service", "items": ["contact.mobile"]}
+    assert ask(policy, st, "use", exception="statutory_duty", **q).allowed  # PIPL 44: a law requires it
+    public = ask(policy, st, "use", exception="public_info", **q)
+    assert not public.allowed and public.reasons[0].rule == "N4"
+
+
+def test_the_gate_command_refuses_an_undeclared_purpose_and_records_the_exception(migrated_url: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from yinsi.cli.main import app
+    from yinsi.storage.consent_tables import ProcessingRecord
+    from yinsi.storage.engine import make_engine
+
+    r = CliRunner()
+    base = ["--url", migrated_url]
+    assert r.invoke(app, ["policy", "publish", str(POLICIES / "weiliaoke-2020.yaml"), *base]).exit_code == 0
+    ads = r.invoke(app, ["gate", "check", "weiliaoke", "u9", "--action", "use", "--feature", "security", "--purpose",
+                         "精准广告投放", "--item", "device.identifiers", "--json", *base])
+    assert ads.exit_code == 1, ads.output
+    assert [x["rule"] for x in json.loads(ads.output)["reasons"]] == ["N1"]
+    duty = r.invoke(app, ["gate", "check", "weiliaoke", "u9", "--action", "use", "--feature", "user_service",
+                          "--item", "contact.mobile", "--exception", "statutory_duty", "--json", *base])
+    assert duty.exit_code == 0, duty.output
+    assert json.loads(duty.output)["basis"] == "statutory_duty"
+    news = r.invoke(app, ["gate", "check", "weiliaoke", "u9", "--action", "use", "--feature", "user_service",
+                          "--item", "contact.mobile", "--exception", "news_reporting", *base])
+    assert news.exit_code == 1 and "C1" in news.output
+    engine = make_engine(migrated_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(ProcessingRecord.__table__.select()  # type: ignore[attr-defined]
+                                .where(ProcessingRecord.subject_id == "u9").order_by(ProcessingRecord.id)).all()
+    finally:
+        engine.dispose()
+    assert [(row.allowed, row.basis) for row in rows] == [(False, None), (True, "statutory_duty"), (False, None)]
+    assert "consent_exceptions.collection" in rows[1].reasons

@@ -179,12 +179,14 @@ def gate_check(
     device: str | None = typer.Option(None, "--device"),
     actor: str | None = typer.Option(None, "--actor", help="发起处理的系统或员工"),
     at: str | None = typer.Option(None, "--at"),
+    exception: str | None = typer.Option(None, "--exception", help="不经同意处理所依据的情形（PIPL 13 第三至七项）："
+                                         "statutory_duty/emergency/news_reporting/public_info/other_law，须为隐私政策所声明"),
     url: str | None = URL, as_json: bool = JSON,
 ) -> None:
     """询问闸门：允许（附法律依据）或拒绝（附缺少的同意/权限与理由）。拒绝时退出码为 1。"""
     with _service(url) as svc:
         d = svc.check(tenant, subject, action, feature=feature, purpose=purpose, items=item, recipient=recipient,
-                      destination=destination, device=device, actor=actor, at=_time(at))
+                      destination=destination, device=device, actor=actor, at=_time(at), exception=exception)
     if as_json:
         print(json.dumps(add_rule_urls(d.to_json()), ensure_ascii=False))
     else:

@@ -97,9 +97,12 @@ class Request:
     recipient: str | None = None
     destination: str | None = None
     device: str | None = None
+    exception: str | None = None  # processing without consent: the PIPL 13 (3)–(7) basis code it rests on
 
     def key(self) -> tuple[Any, ...]:
-        return (self.action, self.feature, self.purpose, self.items, self.recipient, self.destination)
+        if self.exception is None:
+            return (self.action, self.feature, self.purpose, self.items, self.recipient, self.destination)
+        return (self.action, self.feature, self.purpose, self.items, self.recipient, self.destination, self.exception)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,11 @@ def _compile(decl: Declaration, req: Request) -> Plan:
         return _refuse(decl, "N1", "features", f"{what}未在隐私政策中声明，不得处理个人信息")
     fid = f.id if f else None
     felem = f"features[{fid}]" if f else "recipients"
+    if f is not None and req.feature is not None and req.purpose is not None \
+            and req.purpose.strip() not in _declared_purposes(decl, f, req):
+        return _refuse(decl, "N1", f"features[{f.id}].purposes",
+                       f"目的「{req.purpose}」不是功能「{f.name}」声明的处理目的（声明的目的：{'；'.join(f.purposes)}），"
+                       "不得为此处理个人信息（PIPL 6、17）", fid)
 
     if req.action is Action.AUTOMATED_DECISION:
         purposes = {a.purpose for a in decl.automated_decisions}
@@ -262,6 +270,8 @@ def _compile(decl: Declaration, req: Request) -> Plan:
         f.legal_basis if f else LegalBasis.CONSENT)
     basis_elem = f"recipients[{r.id}].legal_basis" if (r is not None and req.action is not Action.ENTRUST) else (
         f"{felem}.legal_basis")
+    if req.exception is not None:
+        return _exception_plan(decl, req, f, basis, basis_elem)
     grounds = [Reason("C1", basis_elem, f"法律依据：{LEGAL_BASIS_ZH[basis]}")]
     if basis is not LegalBasis.CONSENT:
         allowed = Decision(True, basis, (), tuple(grounds), fid, label)
@@ -309,6 +319,65 @@ def _compile(decl: Declaration, req: Request) -> Plan:
                               f"收集「{tax.item(i).name}」需要{names}权限，当前未授予"))
     return Plan(refusal=None, basis=basis, feature=fid, consents=tuple(reqs), permissions=tuple(perms),
                 items=req.items, minor_items=tuple(minor_items), grounds=tuple(grounds))
+
+
+def _declared_purposes(decl: Declaration, f: Feature, req: Request) -> set[str]:
+    """The purposes a processing named with feature ``f`` may state: the feature's own (PIPL 6, N1), and for
+    an automated decision or a provision to a recipient, the purpose the declaration gives those."""
+    out = {p.strip() for p in f.purposes}
+    if req.action is Action.AUTOMATED_DECISION:
+        out |= {a.purpose.strip() for a in decl.automated_decisions}
+    if req.recipient is not None:
+        r = decl.recipient(req.recipient)
+        if r is not None and r.purpose:
+            out.add(r.purpose.strip())
+    return out
+
+
+#: The PIPL 13 (3)–(7) bases on which PI is processed without consent (``Request.exception``).
+EXCEPTION_BASES: tuple[LegalBasis, ...] = (LegalBasis.STATUTORY_DUTY, LegalBasis.EMERGENCY, LegalBasis.NEWS_REPORTING,
+                                           LegalBasis.PUBLIC_INFO, LegalBasis.OTHER_LAW)
+_SHARING_ACTIONS = frozenset({Action.PROVIDE, Action.ENTRUST, Action.DISCLOSE, Action.TRANSFER_ABROAD})
+
+
+def declared_exceptions(decl: Declaration, action: Action) -> dict[LegalBasis, tuple[str, str]]:
+    """The exception bases the declaration states for ``action`` (collection and use, or provision to
+    others): basis → (element, the case as the policy words it). From ``consent_exceptions`` (each case's
+    ``basis``, given or read from its text)."""
+    which = "sharing" if action in _SHARING_ACTIONS else "collection"
+    cases = getattr(decl.consent_exceptions, which)
+    out: dict[LegalBasis, tuple[str, str]] = {}
+    for k, case in enumerate(cases):
+        b = case.exception_basis()
+        if b is not None and b not in out:
+            out[b] = (f"consent_exceptions.{which}[{k}]", case.text)
+    return out
+
+
+def _exception_plan(decl: Declaration, req: Request, f: Feature | None,
+                    basis: LegalBasis, basis_elem: str) -> Plan:
+    """A processing without consent on a PIPL 13 (3)–(7) exception: the code must be one of them and declared
+    (by the function's or recipient's own basis, or among the policy's cases processed without consent, C1);
+    the decision's basis is the exception, so the processing record keeps it."""
+    fid = f.id if f else None
+    codes = "、".join(b.value for b in EXCEPTION_BASES)
+    try:
+        code = LegalBasis(str(req.exception))
+    except ValueError:
+        code = None
+    if code is None or code not in EXCEPTION_BASES:
+        return _refuse(decl, "C1", "consent_exceptions", f"无需同意的情形代码「{req.exception}」无效（可选：{codes}）", fid)
+    if basis is code:
+        element, case = basis_elem, "声明的法律依据"
+    else:
+        found = declared_exceptions(decl, req.action).get(code)
+        if found is None:
+            what = "提供、委托处理或公开" if req.action in _SHARING_ACTIONS else "收集、使用"
+            return _refuse(decl, "C1", "consent_exceptions",
+                           f"隐私政策未声明以「{LEGAL_BASIS_ZH[code]}」为由不经同意{what}个人信息，不得援引该情形", fid)
+        element, case = found
+    grounds = (Reason("C1", element, f"无需取得同意：{LEGAL_BASIS_ZH[code]}；隐私政策所列情形：{case}"),)
+    return Plan(refusal=None, basis=code, feature=fid, grounds=grounds, items=req.items)
 
 
 # --- decide -------------------------------------------------------------------------------------------

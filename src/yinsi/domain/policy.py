@@ -7,6 +7,7 @@ declaration may be invented: a value the text does not give stays ``null`` and i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
@@ -390,10 +391,41 @@ class DisputeRoute(Sourced):
     value: str
 
 
+#: How a case's wording names the PIPL 13 (3)–(7) basis it rests on, checked in this order (an already-public
+#: source mentioning news reports is public information; a duty to the authorities before "other law").
+_EXCEPTION_WORDING: tuple[tuple[LegalBasis, re.Pattern[str]], ...] = (
+    (LegalBasis.PUBLIC_INFO, re.compile(r"自行.{0,12}公[开開]|合法公[开開]|已公[开開]|已[经經]公[开開]")),
+    (LegalBasis.NEWS_REPORTING, re.compile(r"新[闻聞][报報]道|[舆輿][论論][监監]督")),
+    (LegalBasis.EMERGENCY, re.compile(r"公共[卫衛]生|突[发發]|生命|健康")),
+    (LegalBasis.STATUTORY_DUTY, re.compile(r"[国國]家安全|[国國]防安全|犯罪[侦偵]查|起[诉訴]|[审審][判批]|判[决決]执行|判決執行|"
+                                           r"司法|行政机[关構]|主管部[门門]|[强強]制性要求|法定[职職][责責]|法定[义義][务務]|"
+                                           r"[规規]定的[义義][务務]|[监監]管部[门門]")),
+    (LegalBasis.OTHER_LAW, re.compile(r"法律法[规規].{0,8}[规規]定的其他|法律、行政法[规規][规規]定|法律法[规規]另有[规規]定")),
+)
+EXCEPTION_BASES = frozenset(b for b, _ in _EXCEPTION_WORDING)
+
+
 class ExceptionCase(Sourced):
     """One case where PI is processed without consent (征得授权同意的例外)."""
 
     text: str
+    basis: LegalBasis | None = Field(
+        default=None, description="the PIPL 13 (3)–(7) basis the case rests on; default: read from the text"
+    )
+
+    @model_validator(mode="after")
+    def _exception_basis_only(self) -> ExceptionCase:
+        if self.basis is not None and self.basis not in EXCEPTION_BASES:
+            raise ValueError(f"basis of a case without consent must be one of "
+                             f"{', '.join(sorted(b.value for b in EXCEPTION_BASES))}")
+        return self
+
+    def exception_basis(self) -> LegalBasis | None:
+        """The basis this case declares: ``basis`` if given, else the first the wording names (None when it
+        names none, e.g. academic research or a contract)."""
+        if self.basis is not None:
+            return self.basis
+        return next((b for b, pattern in _EXCEPTION_WORDING if pattern.search(self.text)), None)
 
 
 class ConsentExceptions(Sourced):

@@ -563,8 +563,9 @@ class ConsentService:
     def check(self, tenant: str, subject: str, action: Action | str, *, feature: str | None = None,
               purpose: str | None = None, items: Iterable[str] = (), recipient: str | None = None,
               destination: str | None = None, device: str | None = None, actor: str | None = None,
-              at: datetime | None = None, record: bool = True) -> Decision:
-        """Decide, and append the decision to the processing record."""
+              at: datetime | None = None, record: bool = True, exception: str | None = None) -> Decision:
+        """Decide, and append the decision to the processing record. ``exception``: processing without
+        consent on a declared PIPL 13 (3)–(7) basis, named by its code (recorded as the decision's basis)."""
         act = (_ACTIONS.get(action) if isinstance(action, str) else None) or Action(action)
         items = tuple(items)
         if at is not None:
@@ -574,7 +575,9 @@ class ConsentService:
         if cached is not None and cached.gen == (w := cached.watch).gen and tenant in self._policies \
                 and self.ticker() - w.checked < self.state_ttl:
             # warm path: the memoised decision, without building a Request (same key as ``decide``)
-            decision = cached.memo.get(((act, feature, purpose, items, recipient, destination), device, now.date()))
+            shape = (act, feature, purpose, items, recipient, destination) if exception is None else (
+                act, feature, purpose, items, recipient, destination, exception)  # = Request.key()
+            decision = cached.memo.get((shape, device, now.date()))
             if decision is not None:
                 cached.used = True
                 if record:
@@ -585,7 +588,7 @@ class ConsentService:
                     if len(buf) >= self.record_batch:
                         self.records.wake()
                 return decision
-        req = Request(tenant, subject, act, feature, purpose, items, recipient, destination, device)
+        req = Request(tenant, subject, act, feature, purpose, items, recipient, destination, device, exception)
         return self.decide(req, actor=actor, at=now, record=record)
 
     def decide(self, req: Request, *, actor: str | None = None, at: datetime | None = None,
