@@ -207,6 +207,9 @@ def publish_with_prerequisite(demo: Demo, tmp: Path) -> None:
     text = (ROOT / "policies" / "weiliaoke-2022.yaml").read_text(encoding="utf-8")
     assert text.count("  prerequisites: []\n") == 1
     text = text.replace('  label: "2022-08-04"', '  label: "2022-08-04-b"').replace("  prerequisites: []\n", PREREQUISITE)
+    marketing = "      - 向用户支付现金时代缴税款\n"
+    assert text.count(marketing) == 1  # and a new purpose of the marketing function: a major change (PIPL 14)
+    text = text.replace(marketing, marketing + "      - 向合作商户推荐您参加其营销活动\n")
     path = tmp / "weiliaoke-2022-b.yaml"
     path.write_text(text, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "yinsi.cli.main", "policy", "publish", str(path)], cwd=ROOT,
@@ -222,10 +225,34 @@ def unbind_properties(demo: Demo, agent: str) -> None:
         conn.execute("DELETE FROM property_bindings WHERE agent_id = ?", (int(agent),))
 
 
-def test_cancelling_the_account_once_the_prerequisite_is_met(chromium: Any, tmp_path: Path) -> None:
-    demo = start_demo(tmp_path, YINSI_GATE_POLICY_TTL="0")
+MARKETING = {"action": "collect", "feature": "marketing", "items": ["basic.name"]}
+
+
+def test_a_major_change_then_cancelling_the_account_once_the_prerequisite_is_met(chromium: Any, tmp_path: Path) -> None:
+    demo = start_demo(tmp_path, YINSI_GATE_POLICY_TTL="0", YINSI_GATE_STATE_TTL="0")
     try:
+        for scope in ("policy", "feature:marketing"):  # agent 8 uses the marketing function under 2022-08-04
+            assert demo.app_call("POST", "/api/v1/consents", {"subject": "8", "scope": scope}).status_code == 201
+        assert demo.app_call("POST", "/api/v1/gate/check", {"subject": "8", **MARKETING}).json()["allowed"] is True
         publish_with_prerequisite(demo, tmp_path)
+        assert demo.app_call("POST", "/api/v1/gate/check", {"subject": "8", **MARKETING}).json()["allowed"] is False
+        renew = new_page(chromium, java_script_enabled=False)
+        try:
+            login_with_code(renew, demo, "8")
+            assert "需要您重新确认" in renew.locator("main").inner_text()
+            renew.get_by_role("link", name="查看变更内容并重新同意").click()
+            main = renew.locator("main").inner_text()
+            assert "营销活动" in main and "变更了什么" in main
+            buttons = renew.get_by_role("button", name="我已阅读变更，重新同意")
+            names = [b.inner_text() for b in buttons.all()]
+            assert any("营销活动" in n for n in names) and any("隐私政策" in n for n in names), names
+            for _ in names:  # the policy consent no longer covers marketing either: both are renewed
+                buttons.first.click()
+                renew.wait_for_url("**/renew?done=renewed")
+            assert "没有需要您重新同意的事项" in renew.locator("main").inner_text()
+        finally:
+            renew.context.close()
+        assert demo.app_call("POST", "/api/v1/gate/check", {"subject": "8", **MARKETING}).json()["allowed"] is True
         agent = next(a for a in map(str, range(1, 21)) if _bindings(demo, a))
         page = new_page(chromium, java_script_enabled=False)
         try:
