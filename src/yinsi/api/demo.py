@@ -181,6 +181,7 @@ def instructions(setup: DemoSetup, base_url: str, python: str = ".venv/bin/pytho
         "-H 'Content-Type: application/json' \\",
         f"       -d '{{\"tenant\": \"{TENANT}\", \"challenge_id\": \"上一步返回的 challenge_id\", \"code\": \"验证码\"}}'",
         f"  之后：curl -s -b person.txt {base_url}/api/v1/me/consents",
+        f"  或在浏览器中打开个人信息保护中心：{base_url}/privacy/{TENANT}/ （输入上面的手机号，验证码同样写入上面的文件）",
         "",
         "三、工作人员（微聊客）：口令 + 动态口令（TOTP）登录",
     ]
