@@ -108,7 +108,7 @@ def _text_defects(c: _Collector) -> None:
     common = set("常人个天一谢渐刚仅往偏稍默明悄纷频时处步层事样款件种项条")
     for m in _vsearch(pt, r"([\u4e00-\u9fff]{2,4})\1|([和与或及在将把被])\2"):
         rep = m.group(1) or m.group(2)
-        if rep and len(rep) == 2 and rep[0] == rep[1]:
+        if rep and ((len(rep) == 2 and rep[0] == rep[1]) or rep in ("哔哩", "嘀嗒", "滴答", "咕咚", "拜拜")):
             continue
         s0, e0 = pt.span(m.start(), m.end())
         span = pt.text[s0:e0]
@@ -120,7 +120,10 @@ def _text_defects(c: _Collector) -> None:
         ls = pt.text.rfind("\n", 0, m.start()) + 1
         ne = pt.text.find("\n", m.end())
         nxt_line = pt.text[m.end():ne if ne >= 0 else len(pt.text)]
-        if m.start() - ls < 40 or any(p.match(nxt_line) for _l, p in st.HEADING_PATTERNS):
+        prev_line = pt.text[ls:m.start()]
+        if (len(prev_line) < 40 or any(p.match(nxt_line) for _l, p in st.HEADING_PATTERNS)
+                or not re.search(r"[，。；]", nxt_line) or not re.search(r"[，。；,]", prev_line)
+                or "\t" in prev_line or "：" in nxt_line[:12] or ":" in nxt_line[:12]):
             continue
         c.at(m.start() - 1, m.end() + 1, "page_break_split", "info", "句子在中间被空行断开（分页或复制残留）。",
              "把断开的两部分接回同一段。")
@@ -166,7 +169,7 @@ def _self_reference(c: _Collector) -> None:
 
 
 _PAIRS = {"（": "）", "(": ")", "【": "】", "[": "]", "《": "》", "“": "”", "「": "」"}
-_FAMILY = {"（": "(", "(": "(", "）": ")", ")": ")"}
+_FAMILY = {"（": "round", "(": "round", "）": "round", ")": "round"}
 
 
 def _brackets(c: _Collector) -> None:
@@ -289,6 +292,8 @@ def _structure(c: _Collector) -> None:
             continue
         titles.add(m.group(0))
         around = pt.view[m.end():m.end() + 80]
+        if re.search(r"点击|链接|访问", pt.view[max(0, m.start() - 15):m.start()]):
+            continue
         if "http" in around or "www." in around or _has_list_body(pt, m.group(0)):
             continue
         c.view(m.start(), m.end(), "unlinked_list", "warning", f"引用了{m.group(0)}，但正文既未给出该清单，也未给出链接。",
@@ -448,7 +453,7 @@ _CONFLICTS: list[tuple[str, str | None, str, str, str, str]] = [
      "C5", "continued_use_acceptance", "error",
      "把“继续使用”视为接受变更：处理目的、方式或个人信息种类变更的，应重新取得个人同意。",
      "删除该表述；重大变更时以弹窗等方式告知变更内容，并重新取得同意。"),
-    (r"(?:如果|若|如)您?不同意[^。]{0,40}(?:应|请|须|将|则)?(?:立即)?(?:停止使用|无法使用|不能使用|不要使用)",
+    (r"(?:如果|若|如)(?:您|你)?不同意本(?:隐私权?|个人信息保护)?(?:政策|协议|指引)[^。]{0,40}(?:停止使用|无法使用|不能使用|不要使用)",
      "C9", "take_it_or_leave_it", "warning",
      "“不同意就不能使用”：不得因个人不同意处理其非必要个人信息而拒绝提供基本业务功能。",
      "区分基本业务功能与扩展业务功能；拒绝扩展功能的同意不影响基本功能。"),
@@ -464,7 +469,7 @@ _CONFLICTS: list[tuple[str, str | None, str, str, str, str]] = [
      "C4", "bundled_consent", "error",
      "捆绑同意：同意隐私政策不能代替对敏感个人信息、向他人提供等事项的单独同意。",
      "对敏感个人信息、共享、公开、出境分别取得单独同意。"),
-    (r"(?:向您)?(?:发送|推送|提供)[^。]{0,15}(?:商业广告|营销|促销|推广)(?:信息|活动|短信)?",
+    (r"(?:向您)?(?:发送|推送)[^。]{0,15}(?:商业广告|营销|促销|推广)(?:信息|活动|短信)?",
      "C10", "marketing_in_policy", "warning",
      "在隐私政策中一并取得商业营销推送的同意：营销推送应单独征得同意，并提供便捷的拒绝方式。",
      "营销推送另行征得同意，并写明退订或关闭的方法。"),
@@ -490,15 +495,19 @@ def _conflicts(c: _Collector) -> None:
         for m in _vsearch(pt, pattern):
             sb, se = pt.sentence_at(m.start(), m.end())
             sent = pt.view[sb:se]
-            if kind == "deemed_consent" and re.search(r"权限|开启|勾选|点击|不视为|不会视为|第三方获取|监护人", sent):
+            if kind == "deemed_consent" and (re.search(r"权限|开启|勾选|点击|不视为|不会视为|第三方获取|监护人", sent)
+                                             or "撤回" in m.group(0) or "收回" in m.group(0)):
                 continue
             if kind == "no_legal_basis" and "匿名化" in sent:
                 continue
             if kind == "indefinite_retention" and re.search(r"使用[^。]{0,20}时|期间", sent):
                 continue
-            if kind == "marketing_in_policy" and (marketing_optout or re.search(r"单独|另行|退订|关闭|拒绝", sent)):
+            if kind == "marketing_in_policy" and (marketing_optout or re.search(
+                    r"单独|另行|退订|关闭|拒绝|同意|不想|不希望|取消|个性化|推荐", sent)):
                 continue
-            if kind == "take_it_or_leave_it" and re.search(r"基本|必要|扩展", sent):
+            if kind == "take_it_or_leave_it" and re.search(r"基本|必要|扩展|不影响", sent):
+                continue
+            if kind == "deidentified_as_anonymous" and re.search(r"去标识化\s*[：:]|去标识化(?:是)?指", pt.view[max(0, m.start() - 2):m.end()]):  # noqa: E501
                 continue
             c.view(m.start(), m.end(), kind, sev, msg, sug, rule)
     # permissions listed without a function
@@ -509,17 +518,27 @@ def _conflicts(c: _Collector) -> None:
         names = set(re.findall(perm, m.group(0)))
         unused = [n for n in names if pt.view.count(n + "权限") + pt.view.count(n + "(") <= 1
                   and not re.search(n + r"[^。]{0,20}(?:用于|以便|为了)", pt.view.replace(sent, ""))]
-        if unused and len(unused) >= 1 and not re.search(r"用于|以便|为了|实现", sent[: sent.find(m.group(0))]):
+        if re.search(r"关闭|默认|拒绝|撤回|不会|停止|取消", sent) or not re.search(r"开启|访问|申请|获取|调用", sent):
+            continue
+        if unused and not re.search(r"用于|以便|为了|实现", sent[: sent.find(m.group(0))]):
             c.view(m.start(), m.end(), "permission_without_function", "warning",
                    f"列出的权限中，{'、'.join(sorted(unused))}在文中找不到使用它的功能。",
                    "删去没有功能对应的权限；其余权限逐项写明对应的功能与申请时机。", "P1")
     # deadlines over the cap
     for m, n, unit in _reply_deadlines(pt):
         days = n * 30 if "月" in unit else n
-        over = days > 15 if unit == "工作日" else days > 21
+        sb, se = pt.sentence_at(m.start(), m.end())
+        ctx = pt.view[max(0, sb - 120):se]
+        complaint = re.search(r"投诉|举报|意见|建议|疑问|咨询", ctx) and not re.search(r"请求|申请|行使", pt.view[sb:se])
+        if complaint:
+            over = days > 15 if unit == "工作日" else days > 21
+            cap, fix = "十五个工作日（投诉、举报与咨询）", "承诺在十五个工作日内答复投诉、举报与咨询。"
+        else:
+            over = days > 30 if unit != "工作日" else days > 22
+            cap, fix = "三十天（个人行使权利的请求）", "承诺在三十天内（最好十五个工作日内）答复。"
         if over:
             c.view(m.start(), m.end(), "deadline_over_cap", "error",
-                   f"答复期限“{m.group(0)[:20]}”超过法定上限（十五个工作日）。", "承诺在十五个工作日内答复。", "R10")
+                   f"答复期限“{m.group(0)[:20]}”超过上限：{cap}。", fix, "R10")
     for m in _vsearch(pt, r"注销[^。]{0,40}" + _NUM + r"内"):
         n = st.cn_number(m.group("n")) or 0
         days = n * 30 if "月" in m.group("unit") else n

@@ -160,20 +160,27 @@ def contents_issues(pt: PolicyText, hs: list[Heading]) -> tuple[list[ContentsIss
     entries, end = contents_list(pt, hs)
     if not entries:
         return [], -1
-    level = entries[0].level
-    body = [h for h in hs if h.start >= end and h.level == level]
-    issues: list[ContentsIssue] = []
-    body_keys = [_norm_title(h.title) for h in body]
     entry_keys = [_norm_title(h.title) for h in entries]
 
     def matches(key: str, keys: list[str]) -> bool:
         return any(key[:6] and (key[:6] in k or k[:6] in key) for k in keys if k)
 
+    best_level, best = -1, 0
+    for lvl in range(4):
+        keys = [_norm_title(h.title) for h in hs if h.start >= end and h.level == lvl]
+        n = sum(1 for k in entry_keys if k and matches(k, keys))
+        if n > best:
+            best_level, best = lvl, n
+    if best_level < 0 or best * 2 < len(entries):
+        return [], end  # the body's chapters cannot be aligned with the list
+    body = [h for h in hs if h.start >= end and h.level == best_level]
+    issues: list[ContentsIssue] = []
+    body_keys = [_norm_title(h.title) for h in body]
     for h, key in zip(entries, entry_keys, strict=True):
         if key and not matches(key, body_keys):
             issues.append(ContentsIssue("contents_missing_in_body", h))
     for h, key in zip(body, body_keys, strict=True):
-        if key and not matches(key, entry_keys):
+        if best_level <= 1 and len(body) <= len(entries) + 2 and key and not matches(key, entry_keys):
             issues.append(ContentsIssue("body_missing_in_contents", h))
     return issues, end
 
@@ -194,6 +201,6 @@ PLACEHOLDER_LINK = re.compile(
     r"|href\s*=\s*[\"'](?:#?|javascript:[^\"']*)[\"']"
     r"|https?://(?:www\.)?(?:xxx+|example)\.[a-z.]+\S*"
     r"|[（(【\[]\s*(?:链接|鏈接|链接地址|link|URL)\s*[）)】\]]"
-    r"|(?:点击|點擊)(?:此处|這裡|这里)(?![^\n]{0,30}(?:https?://|www\.))",
+    r"|\[(?:点击|點擊)?(?:此处|這裡|这里)\](?!\()",
     re.I,
 )
