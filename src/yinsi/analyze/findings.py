@@ -524,6 +524,15 @@ def _conflicts(c: _Collector) -> None:
             c.view(m.start(), m.end(), "permission_without_function", "warning",
                    f"列出的权限中，{'、'.join(sorted(unused))}在文中找不到使用它的功能。",
                    "删去没有功能对应的权限；其余权限逐项写明对应的功能与申请时机。", "P1")
+    # permissions requested at registration, first launch or update rather than when a function is used
+    for m in _vsearch(pt, r"(?:首次(?:注册|启动|打开|运行)|(?:启动|打开)[^。，]{0,12}时|更新[^。，]{0,10}版本时)[^。]{0,40}?权限"):
+        sb, se = pt.sentence_at(m.start(), m.end())
+        sent = pt.view[sb:se]
+        if re.search(r"不会|不再|无需|具体使用|使用到|需要时|用时|才会", sent):
+            continue
+        c.view(m.start(), m.end(), "permission_timing", "warning",
+               "在注册、首次启动或更新时申请权限，而不是在使用相应功能时申请。",
+               "改为在用户开始使用需要该权限的功能时申请。", "P1")
     # deadlines over the cap
     for m, n, unit in _reply_deadlines(pt):
         days = n * 30 if "月" in unit else n
