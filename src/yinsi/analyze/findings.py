@@ -525,7 +525,7 @@ def _conflicts(c: _Collector) -> None:
                    f"列出的权限中，{'、'.join(sorted(unused))}在文中找不到使用它的功能。",
                    "删去没有功能对应的权限；其余权限逐项写明对应的功能与申请时机。", "P1")
     # permissions requested at registration, first launch or update rather than when a function is used
-    for m in _vsearch(pt, r"(?:首次(?:注册|启动|打开|运行)|(?:启动|打开)[^。，]{0,12}时|更新[^。，]{0,10}版本时)[^。]{0,40}?权限"):
+    for m in _vsearch(pt, r"(?:首次(?:注册|启动|打开|运行)|(?:启动|打开)[^。，]{0,12}时|更新[^。，]{0,10}版本时)[^。]{0,40}?权限"):  # noqa: E501
         sb, se = pt.sentence_at(m.start(), m.end())
         sent = pt.view[sb:se]
         if re.search(r"不会|不再|无需|具体使用|使用到|需要时|用时|才会", sent):
