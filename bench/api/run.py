@@ -13,7 +13,7 @@ The load generator is ``wrk`` (keep-alive, 2 threads, ``--latency``; ``apt-get i
 a Python generator (httpx, one keep-alive client per connection in threads) runs a bounded number of
 requests and is much slower itself, which the report says. Both share the 2 cores with the server.
 
-Usage: ``.venv/bin/python bench/api/run.py [--duration 10] [--port 8765] [--no-write] [--out FILE]``
+Usage: ``.venv/bin/python bench/api/run.py [--duration 10] [--port PORT] [--no-write] [--out FILE]``
 (about 2 min). The table is written to ``docs/benchmarks/api.md``.
 """
 
@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -98,7 +99,11 @@ def seed(data_dir: Path) -> tuple[str, str]:
     from yinsi.api import demo
     from yinsi.services.consent import ConsentService
 
-    setup = demo.prepare(data_dir)
+    try:
+        setup = demo.prepare(data_dir)
+    except Exception:  # the seeding login's TOTP code can fall on a 30-second boundary: once more
+        time.sleep(1)
+        setup = demo.prepare(data_dir)
     with ConsentService(setup.database_url) as svc:
         for subject in SUBJECTS:
             for scope, shown in DISCLOSURES.items():
@@ -119,8 +124,12 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
+            # only once our own server says it listens (another one may hold the port)
+            if "Uvicorn running" in (data_dir / "server.log").read_text(errors="replace") and \
+                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                time.sleep(0.5)
+                if proc.poll() is None:
+                    return proc
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.terminate()
@@ -148,7 +157,7 @@ class Result:
 
 WRK_SCRIPT = """
 wrk.method = "{method}"
-wrk.body = {body}
+{body}
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
 """
@@ -157,7 +166,11 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(url: str, method: str, body: str | None, token: str, conns: int, duration: int, tmp: Path) -> dict[str, Any]:
     script = tmp / "wrk.lua"
-    script.write_text(WRK_SCRIPT.format(method=method, body=json.dumps(body) if body else "nil", token=token))
+    load_body = ""
+    if body:  # read from a file: a Lua string literal knows no \\u escapes
+        (tmp / "body.json").write_bytes(body.encode())
+        load_body = f'local f = io.open("{tmp / "body.json"}", "rb")\nwrk.body = f:read("*a")\nf:close()'
+    script.write_text(WRK_SCRIPT.format(method=method, body=load_body, token=token))
     out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
 
@@ -290,10 +303,14 @@ def markdown(results: list[Result], rss: dict[str, float], cli: tuple[float, flo
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=10, help="seconds per case")
-    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--port", type=int, default=0, help="default: a free port")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--out", type=Path, default=DOC)
     args = ap.parse_args()
+    if not args.port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            args.port = sock.getsockname()[1]
     tool = "wrk (2 threads)" if shutil.which("wrk") else "Python threads with httpx (no wrk installed)"
     load_start = os.getloadavg()
     t_start = time.perf_counter()
@@ -301,6 +318,8 @@ def main() -> int:
     results: list[Result] = []
     rss: dict[str, float] = {}
     proc = None
+    alive = False
+    server_log = ""
     try:
         log("seeding the demo data directory")
         token, _tenant = seed(tmp / "data")
@@ -333,6 +352,7 @@ def main() -> int:
         for conns in (16, 64):
             run("Gate, batches of 100 decisions", "POST", "/api/v1/gate/check", gate_body(100), conns, 100)
         rss["end"] = rss_mib(proc.pid)
+        alive = proc.poll() is None
     finally:
         if proc is not None:
             proc.terminate()
@@ -340,19 +360,39 @@ def main() -> int:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        server_log = (tmp / "data" / "server.log").read_text(errors="replace") if (tmp / "data" / "server.log").exists() else ""
         shutil.rmtree(tmp, ignore_errors=True)
+    statuses: dict[str, int] = {}
+    for line in server_log.splitlines():
+        m = re.search(r"yinsi\.api\.access (\w+) (\S+) (\d{3}) ", line)
+        if m:
+            key = f"{m.group(1)} {m.group(2)} {m.group(3)}"
+            statuses[key] = statuses.get(key, 0) + 1
+    problems = [line for line in server_log.splitlines() if "ERROR" in line or "Traceback" in line][:5]
     log("CLI start-up")
     cli = cli_times()
     wall = time.perf_counter() - t_start
     cmd = ".venv/bin/python bench/api/run.py" + (f" --duration {args.duration}" if args.duration != 10 else "")
     text = markdown(results, rss, cli, cmd, wall, tool, (load_start, os.getloadavg()), args.duration)
+    text += (f"- The server was {'still running' if alive else '**no longer running**'} after the last case. "
+             "Responses by route and status, from the server's access log: "
+             + ", ".join(f"`{k}` {v:,}" for k, v in sorted(statuses.items())) + ".\n")
+    if problems:
+        text += "- Errors in the server's log (first 5): " + "; ".join(f"`{p[:200]}`" for p in problems) + "\n"
     print(text)
     if not args.no_write:
+        kept = ""
+        if args.out.exists():  # a hand-written section from KEEP_MARKER on survives re-runs
+            old = args.out.read_text(encoding="utf-8")
+            if KEEP_MARKER in old:
+                kept = "\n" + old[old.index(KEEP_MARKER):]
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        args.out.write_text(text + kept, encoding="utf-8")
         log(f"wrote {args.out}")
     return 0
 
+
+KEEP_MARKER = "<!-- kept across runs -->"
 
 if __name__ == "__main__":
     raise SystemExit(main())
