@@ -7,13 +7,13 @@ byte is not storable in PostgreSQL text), as are unknown fields.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from yinsi.auth.principals import AppScope
 from yinsi.domain.consent import EventType, PermissionEventType
-from yinsi.domain.rights import RequestType
+from yinsi.domain.rights import DeletionGround, RequestType
 from yinsi.domain.taxonomy import Action, ConsentKind
 
 #: Most decisions (or consent events) one call may carry.
@@ -113,14 +113,47 @@ class SubjectIn(Body):
         None, description="居民身份证号：只取出生日期，号码本身不保存")
 
 
+DetailKey = Ident
+DetailText = Annotated[str, StringConstraints(min_length=1, max_length=2000,
+                                              pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+DetailValue = Annotated[str, StringConstraints(max_length=500, pattern=_PRINTABLE)] | int | float | bool | None
+
+
+class RequestDetailsIn(Body):
+    """What a request carries, by type (every field optional; the service checks which one a type needs)."""
+
+    changes: dict[DetailKey, DetailValue] | None = Field(
+        None, max_length=50, description="correction / supplement：{个人信息项或 表.列: 新值}")
+    ground: DeletionGround | None = Field(None, description="deletion：PIPL 47 的删除情形（R4）")
+    items: list[DetailKey] | None = Field(None, max_length=100, description="deletion：要删除的个人信息项（默认全部）")
+    scopes: list[Scope] | None = Field(None, max_length=100, description="withdraw_consent / restriction：同意范围")
+    features: list[DetailKey] | None = Field(None, max_length=100, description="restriction：限制处理的功能（默认全部）")
+    about: Literal["rules", "automated_decision"] | None = Field(None, description="explanation：处理规则或自动化决策")
+    question: DetailText | None = Field(None, description="explanation：想了解的问题")
+    text: DetailText | None = Field(None, description="complaint：投诉内容")
+
+    def as_details(self) -> dict[str, Any]:
+        """The fields given, as the rights service takes them."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class AppRequestDetailsIn(RequestDetailsIn):
+    """An app's intake may also carry a close relative's request about a deceased person (PIPL 49)."""
+
+    action: Literal["access", "copy", "correction", "deletion"] | None = Field(
+        None, description="近亲属请求：access、copy、correction、deletion")
+    relation: Text128 | None = Field(None, description="近亲属请求：与死者的关系")
+
+
 class RightsRequestIn(Body):
     tenant: Tenant | None = None
     subject: Subject
     type: RequestType
     subject_kind: Ident | None = None
     requester: Text128 | None = Field(None, description="代为提出请求的人（近亲属、监护人），默认本人")
-    details: dict[Ident, Any] = Field(default_factory=dict, max_length=20,
-                                      description="按类型：changes、ground、items、scopes、features、action、relation、about、question、text")
+    details: AppRequestDetailsIn = Field(default_factory=lambda: AppRequestDetailsIn(),
+                                         description="按类型：changes、ground、items、scopes、features、action、relation、"
+                                                     "about、question、text")
     received_at: AwareDatetime | None = None
 
 
@@ -150,6 +183,6 @@ class StaffLoginIn(Body):
 
 __all__ = [
     "MAX_BATCH", "AppScope", "AppTokenIn", "ConsentBatchIn", "ConsentIn", "ConsentsIn", "GateBatchIn", "GateCheckIn",
-    "GateDecisionIn", "Label", "PermissionIn", "PersonCodeIn", "PersonVerifyIn", "RightsRequestIn", "StaffLoginIn",
-    "SubjectIn", "Tenant",
+    "GateDecisionIn", "Label", "PermissionIn", "PersonCodeIn", "PersonVerifyIn", "RequestDetailsIn", "RightsRequestIn",
+    "StaffLoginIn", "SubjectIn", "Tenant",
 ]

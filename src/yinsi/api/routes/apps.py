@@ -161,7 +161,8 @@ def submit_request(body: RightsRequestIn, request: Request,
     svc = services(request)
     tenant = same_tenant(principal, body.tenant)
     rid = svc.rights.submit(tenant, body.subject, body.type, subject_kind=body.subject_kind, channel="app",
-                            requester=body.requester, details=body.details, received_at=body.received_at)
+                            requester=body.requester, details=body.details.as_details() or None,
+                            received_at=body.received_at)
     view = svc.rights.show(tenant, rid)
     return {"id": rid, "type": view.type.value, "state": view.state.value, "due_date": view.due_date.isoformat(),
             "deadline": view.deadline, "deadline_provisional": view.deadline_provisional}

@@ -12,15 +12,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from yinsi.api.deps import person_principal, services
+from yinsi.api.models import RequestDetailsIn
 from yinsi.api.problems import ApiProblem
 from yinsi.auth.principals import PersonPrincipal
-from yinsi.domain.rights import DeletionGround, RequestType
+from yinsi.domain.rights import RequestType
 from yinsi.services.me import MeService, PersonError
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
@@ -31,8 +32,6 @@ RequestId = Annotated[str, Path(min_length=36, max_length=36, pattern=r"^[0-9a-f
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 LabelPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="版本标签")]
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
-DetailKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 _lock = threading.Lock()
 
@@ -44,23 +43,6 @@ class _Body(BaseModel):
 class ScopeIn(_Body):
     scope: Scope = Field(description="同意范围：policy | feature:功能 | item:功能:个人信息项 | recipient:接收方 | "
                                      "cross_border:接收方 | guardian")
-
-
-Value = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")] | int | float | bool | None
-
-
-class RequestDetailsIn(_Body):
-    """What a request carries, by type (every field optional; the service checks which one a type needs)."""
-
-    changes: dict[DetailKey, Value] | None = Field(
-        None, max_length=50, description="correction / supplement：{个人信息项或 表.列: 新值}")
-    ground: DeletionGround | None = Field(None, description="deletion：PIPL 47 的删除情形（R4）")
-    items: list[DetailKey] | None = Field(None, max_length=100, description="deletion：要删除的个人信息项（默认全部）")
-    scopes: list[Scope] | None = Field(None, max_length=100, description="withdraw_consent / restriction：同意范围")
-    features: list[DetailKey] | None = Field(None, max_length=100, description="restriction：限制处理的功能（默认全部）")
-    about: Literal["rules", "automated_decision"] | None = Field(None, description="explanation：处理规则或自动化决策")
-    question: Text | None = Field(None, description="explanation：想了解的问题")
-    text: Text | None = Field(None, description="complaint：投诉内容")
 
 
 class RequestIn(_Body):
@@ -165,7 +147,7 @@ def submit_request(body: RequestIn, request: Request, who: Person) -> dict[str, 
     """The request is for the session's own subject and is recorded as identity-verified through the session
     (R8: no more personal information is asked for than the operator already holds)."""
     me = me_service(request)
-    return _call(request, me.submit, who, body.type, details=body.details.model_dump(mode="json", exclude_none=True))
+    return _call(request, me.submit, who, body.type, details=body.details.as_details())
 
 
 @router.get("/requests/{request_id}", summary="一项请求的状态、工作日截止日期与处理经过")

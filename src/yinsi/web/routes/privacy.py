@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from yinsi.api.deps import PERSON_COOKIE, services
-from yinsi.api.routes.me import RequestDetailsIn, me_service
+from yinsi.api.models import RequestDetailsIn
+from yinsi.api.routes.me import me_service
 from yinsi.auth.principals import AuthError, PersonPrincipal
 from yinsi.domain.rights import REQUEST_ZH, RequestType
 from yinsi.services.me import MeService, PersonError
