@@ -193,7 +193,8 @@ def test_cancellation_erases_every_location_isolates_legal_holds_and_is_verified
     assert view.result is not None and view.result["verified_locations"] >= 50
     assert view.result["legal_hold_rows"] == sum(before[t] for t in HELD)
     assert {v.status.value for v in state.consents.values()} == {"withdrawn"}
-    assert view.result["recipients_notified"] == ["payment_institutions"]
+    # R11: written to the outbox in the completing transaction; "notified" only once delivered
+    assert view.result["recipients_queued"] == ["payment_institutions"] and view.result["recipients_notified"] == []
     assert [h["to"] for h in view.history] == ["unverified", "verified", "confirmed", "in_progress", "waiting_manual",
                                                "in_progress", "completed"]
 
@@ -466,7 +467,7 @@ def test_killing_a_cancellation_mid_way_and_running_again_finishes_it_exactly_on
         withdrawals = conn.execute(text("SELECT count(*) FROM consent_events WHERE subject_id = :s AND event = 'withdrawn'"),
                                    {"s": str(e.agent)}).scalar()
     assert withdrawals == 4
-    assert view.result is not None and view.result["recipients_notified"] == ["payment_institutions"]
+    assert view.result is not None and view.result["recipients_queued"] == ["payment_institutions"]
 
 
 def test_deadline_outside_the_holiday_data_is_provisional_and_early(env: Env) -> None:

@@ -168,14 +168,38 @@ class RightsContext:
         return subj
 
     def connectors(self, dm: DataMap, tenant: str) -> dict[str, Any]:
-        """A store connector per store of the map (subjects pseudonymised with the tenant's key in details)."""
+        """A store connector per store of the map (subjects pseudonymised with the tenant's key in details);
+        a store that fails names itself (:mod:`yinsi.rights.reach`)."""
+        return {store.id: self.connector(dm, tenant, store.id) for store in dm.stores}
+
+    def connector(self, dm: DataMap, tenant: str, store_id: str) -> Any:
+        """The connector of one store of the map (see :meth:`connectors`)."""
+        from yinsi.rights.reach import guarded
         from yinsi.stores.base import connector_for
 
         def pseudonymise(value: str) -> str:
             return self.audit.pseudonym(tenant, value)
 
-        return {store.id: connector_for(dm, store.id, urls=self.store_urls, pseudonymise=pseudonymise)
-                for store in dm.stores}
+        return guarded(dm, store_id, lambda: connector_for(dm, store_id, urls=self.store_urls,
+                                                           pseudonymise=pseudonymise))
+
+    def attributes(self, dm: DataMap, kind: str, subject: str) -> dict[str, str]:
+        """The subject's attributes (e.g. the phone) read from its row; a failing store names itself."""
+        from yinsi.rights.reach import reaching
+        from yinsi.stores.base import resolve_attributes
+
+        subj = self.subject_kind(dm, kind)
+        with reaching(dm, subj.store):
+            return resolve_attributes(dm, subject, self.store_urls, kind=kind)
+
+    def subject_exists(self, dm: DataMap, tenant: str, kind: str, subject: str) -> bool:
+        """Whether the app holds the subject's own row (its table, by its key)."""
+        subj = self.subject_kind(dm, kind)
+        anchor = next((loc for loc in dm.locations(kind) if loc.store == subj.store and loc.table == subj.table
+                       and loc.key_column == subj.key), None)
+        if anchor is None:
+            return True  # nothing to look in: the map keeps no column of the subject's own table
+        return bool(self.connector(dm, tenant, subj.store).read(anchor, subject, whole=True))
 
     # --- requests ----------------------------------------------------------------------------------------
     def get(self, s: Session, tenant: str, request_id: str, *, lock: bool = False) -> RightsRequest:

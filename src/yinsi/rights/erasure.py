@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from yinsi.domain.datamap import DataMap, Location, StoreKind, Subject
+from yinsi.domain.datamap import DataMap, EraseAction, Location, RowAction, StoreKind, Subject
 from yinsi.domain.rights import DeletionGround, Refusal, RefusalGround, RequestType, State
 from yinsi.rights.context import Job, RequestError, RightsContext
 from yinsi.rights.holds import hold, hold_count
@@ -30,6 +31,7 @@ from yinsi.rights.steps import DONE, MANUAL_PENDING, ensure_steps, mark_step, op
 from yinsi.rights.transitions import finish, refuse_in_run
 from yinsi.rights.withdrawal import end_consents
 from yinsi.storage.rights_tables import PLAN_FIELD
+from yinsi.stores.base import sql_erase_mode
 
 #: Seconds to sleep after each executed step (tests: makes a run killable mid-way). Never set in production.
 STEP_DELAY_ENV = "YINSI_STEP_DELAY"
@@ -50,9 +52,9 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
         if unchecked and open_prereqs:
             return wait_manual(ctx, job, [(f"prerequisite:{k}", f"确认注销前提：{p}", "客服")
                                           for k, p in enumerate(unchecked)], "注销前提须人工确认，确认前不删除任何数据")
-    locations = erasure_locations(job, dm)
-    plan = plan_snapshot(ctx, job, dm, locations)
     connectors = ctx.connectors(dm, job.tenant)
+    locations = erasure_locations(job, dm, connectors)
+    plan = plan_snapshot(ctx, job, dm, locations)
     for conn in connectors.values():
         if hasattr(conn, "bind"):
             conn.bind(plan["attributes"], job.subject)
@@ -86,38 +88,111 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
     if any(status_of.get(k) != DONE for k in manual_keys):
         return wait_manual(ctx, job, [], f"{verified} 个位置已删除并回读核实；有无法自动处理的系统，"
                                          "等待人工确认（期限照常计算）")
-    ended = end_consents(ctx, job) if cancel or job.details.get("ground") == DeletionGround.CONSENT_WITHDRAWN else 0
+    ended = end_consents(ctx, job, consent_scopes(ctx, job, decl, locations))
     held = hold_count(ctx, job)
     result = {"locations": len(locations), "operations": len(ops), "verified_locations": verified,
               "legal_hold_rows": held, "consents_ended": ended,
-              "recipients_notified": [rid for rid, _ in notices], "recipients_notified_manually":
-              [rid for rid, _ in manual_notices], "ground": job.details.get("ground")}
+              # R11: an e-mail counts as notified only once delivered (queries.show reads the outbox)
+              "recipients_notified": [], "recipients_queued": [rid for rid, _ in notices],
+              "recipients_notified_manually": [rid for rid, _ in manual_notices], "ground": job.details.get("ground")}
     what = "注销账号" if cancel else "删除"
 
     def enqueue(s: Session) -> None:
-        enqueue_notices(ctx, s, job, decl, notices)
+        result["notices"] = enqueue_notices(ctx, s, job, decl, notices)
 
+    told = f"已排队通知 {len(notices)} 个接收方删除（送达后显示为已通知）" if notices else "无须邮件通知接收方"
+    if manual_notices:
+        told += f"；{len(manual_notices)} 个接收方已由人工通知"
     return finish(ctx, job, result, f"{what}完成：{verified} 个位置已删除或匿名化并回读核实；{held} 条依法保存的记录已隔离；"
-                                    f"已通知 {len(notices) + len(manual_notices)} 个接收方删除", enqueue)
+                                    + told, enqueue)
 
 
-def erasure_locations(job: Job, dm: DataMap) -> list[Location]:
-    """The subject's locations the erasure covers: all, or those of the items the person chose."""
-    locations = dm.locations(job.kind)
-    items = job.details.get("items")
-    if items:
-        locations = [loc for loc in locations if loc.item in set(items)]
-        if not locations:
-            raise RequestError(f"数据地图中该主体没有这些个人信息项：{'、'.join(items)}")
-    return locations
+def consent_scopes(ctx: RightsContext, job: Job, decl: Any, locations: Sequence[Location]) -> list[str] | None:
+    """The consents an erasure ends (C6): all (None) for a cancellation, or a deletion whose stated ground
+    is the withdrawal of consent over everything; only the consents of what it deletes when the person
+    chose items or stated no ground (an item's separate consents, and a function's or a recipient's whose
+    declared items are all deleted); none for another stated ground."""
+    ground = job.details.get("ground")
+    if job.type is RequestType.CANCEL_ACCOUNT:
+        return None
+    if ground != DeletionGround.CONSENT_WITHDRAWN:
+        return []
+    if not job.details.get("items") and not job.details.get("ground_default"):
+        return None
+    deleted = {loc.item for loc in locations}
+    scopes = [s for s in ctx.consents.state(job.tenant, job.subject).consents if s.startswith("item:")
+              and s.rsplit(":", 1)[-1] in deleted]
+    scopes += [f"feature:{f.id}" for f in decl.features if f.item_ids() and set(f.item_ids()) <= deleted]
+    scopes += [f"{kind}:{r.id}" for r in decl.recipients if r.items and set(r.items) <= deleted
+               for kind in ("recipient", "cross_border")]
+    return scopes
+
+
+def erasure_locations(job: Job, dm: DataMap, connectors: Mapping[str, Any] | None = None) -> list[Location]:
+    """The subject's locations the erasure covers: all, or those of the items the person chose.
+
+    Chosen items erase those items, not the rows around them: where a row also holds items the person did
+    not choose, a column of a table whose rows are deleted is set to NULL instead, and one under a legal
+    hold is captured into the vault and then set to NULL (the row stays, as do rows that reference it,
+    such as the invoices of an order). Only a column the database keeps NOT NULL takes its whole row, and
+    then the rows of the subject's tables that reference it go too (children first), so no foreign key
+    is left pointing at a deleted row."""
+    every = dm.locations(job.kind)
+    items = set(job.details.get("items") or [])
+    if not items:
+        return every
+    chosen = [loc for loc in every if loc.item in items]
+    if not chosen:
+        raise RequestError(f"数据地图中该主体没有这些个人信息项：{'、'.join(sorted(items))}")
+    by_table: dict[tuple[str, str], list[Location]] = {}
+    for loc in every:
+        if loc.store_kind is StoreKind.SQL:
+            by_table.setdefault((loc.store, str(loc.table)), []).append(loc)
+    out: list[Location] = []
+    whole: set[tuple[str, str]] = set()
+    for loc in chosen:
+        if loc.store_kind is not StoreKind.SQL or sql_erase_mode(loc) != "delete":
+            out.append(loc)
+            continue
+        where = (loc.store, str(loc.table))
+        if all(other.item in items for other in by_table[where]) or not _nullable(connectors, loc):
+            out.append(loc)
+            whole.add(where)
+            continue
+        held = loc.erase is EraseAction.KEEP_LEGAL_HOLD or loc.row_erase is RowAction.KEEP_LEGAL_HOLD
+        out.append(replace(loc, row_erase=RowAction.KEEP_ROW,
+                           erase=EraseAction.KEEP_LEGAL_HOLD if held else EraseAction.NULL))
+    have = {loc.id for loc in out}
+    for store, table in sorted(whole):  # rows that reference deleted rows go with them
+        deps = connectors[store].dependencies() if connectors and hasattr(connectors[store], "dependencies") else {}
+        todo, seen = [table], {table}
+        while todo:
+            parent = todo.pop()
+            for child, parents in deps.items():
+                if parent in parents and child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+                    for loc in by_table.get((store, child), []):
+                        if loc.id not in have and sql_erase_mode(loc) == "delete":
+                            out.append(loc)
+                            have.add(loc.id)
+    return out
+
+
+def _nullable(connectors: Mapping[str, Any] | None, loc: Location) -> bool:
+    """Whether the database lets ``loc``'s column be NULL (unknown: no)."""
+    if connectors is None or not hasattr(connectors.get(loc.store), "table"):
+        return False
+    try:
+        return bool(connectors[loc.store].table(str(loc.table)).c[str(loc.column)].nullable)
+    except KeyError:
+        return False
 
 
 def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence[Location]) -> dict[str, Any]:
     """The plan snapshot, made once before anything is erased and kept encrypted with the request: the
     subject's attributes (a Redis key such as ``sms:code:{phone}`` must still be found after the SQL
     side cleared the phone) and the recipients to notify (R13)."""
-    from yinsi.stores.base import resolve_attributes
-
     with ctx.sessions() as s:
         token = ctx.get(s, job.tenant, job.request_id).plan_encrypted
     plan = ctx.decrypt(job.tenant, PLAN_FIELD, token)
@@ -125,10 +200,9 @@ def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence
         return dict(plan)
     # Redis keys need them, and so do the people doing manual steps after the app's rows are gone
     needs_attributes = any(loc.attributes or loc.store_kind is StoreKind.MANUAL for loc in locations)
-    attributes = resolve_attributes(dm, job.subject, ctx.store_urls, kind=job.kind) if needs_attributes else {}
-    recipients: list[str] = []
-    if job.type is RequestType.CANCEL_ACCOUNT or not job.details.get("items"):
-        recipients = recipients_of(ctx, job.tenant, job.subject)
+    attributes = ctx.attributes(dm, job.kind, job.subject) if needs_attributes else {}
+    chosen = None if job.type is RequestType.CANCEL_ACCOUNT else job.details.get("items") or None
+    recipients = recipients_of(ctx, job.tenant, job.subject, chosen)
     plan = {"attributes": attributes, "recipients": recipients, "made_at": ctx.clock().isoformat()}
     with ctx.tx() as s:
         row = ctx.get(s, job.tenant, job.request_id)

@@ -16,7 +16,6 @@ def identifiers(ctx: RightsContext, tenant: str, request_id: str, staff_id: str,
     reason (S3, S4; a minor's only with an approval, S6); logged as ``unmask`` with the items."""
     from yinsi.staff.errors import StaffError
     from yinsi.staff.service import StaffService
-    from yinsi.stores.base import resolve_attributes
 
     with ctx.sessions() as s:
         row = ctx.get(s, tenant, request_id)
@@ -33,7 +32,7 @@ def identifiers(ctx: RightsContext, tenant: str, request_id: str, staff_id: str,
     attributes = dict(plan.get("attributes") or {})
     source = "plan"
     if not attributes:
-        attributes, source = resolve_attributes(dm, subject, ctx.store_urls, kind=kind), "app"
+        attributes, source = ctx.attributes(dm, kind, subject), "app"
     values = {f"{subj.table}.{subj.key}": subject}
     values.update({f"{subj.table}.{column}": str(attributes[name]) for name, column in subj.attributes.items()
                    if attributes.get(name) is not None})

@@ -52,6 +52,9 @@ def submit(ctx: RightsContext, tenant: str, subject: str, type_: RequestType | s
     if dm is not None:
         ctx.subject_kind(dm, kind)
     clean = check_details(rtype, dict(details or {}))
+    if dm is not None and acts_on_data(rtype, clean) and not ctx.subject_exists(dm, tenant, kind, subject):
+        raise RequestError(f"应用中没有该主体（{kind}）的记录，无可{REQUEST_ZH[rtype]}的个人信息，请求不予受理；"
+                           "请核对主体编号与类型")
     if rtype is RequestType.RESTRICTION:
         unknown = [f for f in clean.get("features") or [] if decl.feature(f) is None]
         if unknown:
@@ -94,6 +97,13 @@ def submit(ctx: RightsContext, tenant: str, subject: str, type_: RequestType | s
     return rid
 
 
+def acts_on_data(rtype: RequestType, details: Mapping[str, Any]) -> bool:
+    """Whether the request reads or changes the subject's data in the app (and so needs the subject there)."""
+    if rtype is RequestType.DECEASED:
+        return str(details.get("action")) in DECEASED_ACTIONS
+    return rtype in ERASING | COPYING | CORRECTING
+
+
 def uncovered_deadline(ctx: RightsContext, decl: Declaration, rtype: RequestType, day: date,
                        exc: CalendarNotCovered) -> tuple[date, str, str, bool]:
     """(due, rule, explanation, provisional) when the holiday data does not cover a year the count needs.
@@ -128,6 +138,8 @@ def check_details(rtype: RequestType, details: dict[str, Any]) -> dict[str, Any]
         if not isinstance(changes, dict) or not changes:
             raise RequestError("更正或补充请求须给出要修改的个人信息项与新值（--change 项=新值）")
     if rtype is RequestType.DELETION or (rtype is RequestType.DECEASED and details.get("action") == "deletion"):
+        if "ground" not in details:  # C6: then only the consents of what is deleted end, not all of them
+            details["ground_default"] = True
         ground = details.setdefault("ground", DeletionGround.CONSENT_WITHDRAWN.value)
         if ground not in {g.value for g in DeletionGround}:
             raise RequestError(f"删除请求的理由应为 PIPL 47 的情形之一：{'、'.join(DELETION_GROUND_ZH.values())}")

@@ -4,7 +4,7 @@ due soon on the holiday calendar. Nothing here decrypts details or plans: views 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from yinsi.domain.deadlines import CalendarNotCovered, status
 from yinsi.domain.rights import OPEN_STATES, REQUEST_ZH, STATE_ZH, RequestType, State
 from yinsi.rights.context import BEIJING, RightsContext
+from yinsi.rights.notices import delivery
 from yinsi.rights.plan import ACTION_ZH
 from yinsi.storage.rights_tables import RequestStep, RequestTransition, RightsRequest
 
@@ -62,7 +63,10 @@ def show(ctx: RightsContext, tenant: str, request_id: str) -> RequestView:
         hist = [{"from": t.from_state, "to": t.to_state, "actor": t.actor, "note": t.note, "at": t.at.isoformat()}
                 for t in s.scalars(select(RequestTransition).where(RequestTransition.request_id == row.id)
                                    .order_by(RequestTransition.id))]
-        return view(row, ctx.shown_subject(row), steps, hist)
+        v = view(row, ctx.shown_subject(row), steps, hist)
+        if v.result and v.result.get("notices"):
+            v = replace(v, result=delivery(s, tenant, v.result))
+        return v
 
 
 def requests(ctx: RightsContext, tenant: str, *, open_only: bool = False, subject: str | None = None,
@@ -79,7 +83,9 @@ def requests(ctx: RightsContext, tenant: str, *, open_only: bool = False, subjec
         q = q.order_by(RightsRequest.received_at, RightsRequest.id)
         if limit is not None:
             q = q.limit(limit)
-        return [view(r, ctx.shown_subject(r), [], []) for r in s.scalars(q)]
+        out = [view(r, ctx.shown_subject(r), [], []) for r in s.scalars(q)]
+        return [replace(v, result=delivery(s, tenant, v.result)) if v.result and v.result.get("notices") else v
+                for v in out]
 
 
 def overdue(ctx: RightsContext, tenant: str, today: date | None = None, *,

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from yinsi.domain.rights import NEEDS_CONFIRMATION, STATE_ZH, RequestType, State, may_start
+from yinsi.domain.rights import NEEDS_CONFIRMATION, REQUEST_ZH, STATE_ZH, Refusal, RefusalGround, RequestType, State, may_start
 from yinsi.rights.context import ErasureIncomplete, Job, RequestError, RightsContext
 from yinsi.rights.copy import run_copy
 from yinsi.rights.correction import run_correction
 from yinsi.rights.erasure import run_erasure
 from yinsi.rights.explanation import run_answer, run_explanation
-from yinsi.rights.intake import COPYING, CORRECTING, DECEASED_ACTIONS, ERASING
+from yinsi.rights.intake import COPYING, CORRECTING, DECEASED_ACTIONS, ERASING, acts_on_data
 from yinsi.rights.lease import claim
-from yinsi.rights.transitions import fail, move
+from yinsi.rights.transitions import fail, move, refuse_in_run
 from yinsi.rights.withdrawal import run_withdrawal
 
 
@@ -35,11 +35,18 @@ def run(ctx: RightsContext, tenant: str, request_id: str, actor: str = "system",
         if state is not State.IN_PROGRESS:
             move(ctx, s, row, State.IN_PROGRESS, actor, "开始执行" if state is not State.ERROR else "重试执行")
         details = ctx.details(row)
+        fresh = row.plan_encrypted is None  # nothing erased yet
         job = Job(tenant, row.id, row.subject_kind, ctx.subject_of(row), rtype, details, actor, row.policy_label)
     job.decl = ctx.declaration(tenant)
     try:
         if rtype is RequestType.DECEASED:
             job = job.acting_as(DECEASED_ACTIONS[str(details["action"])])
+        dm = ctx.datamaps.get(tenant)
+        if dm is not None and (fresh or job.type not in ERASING) and acts_on_data(job.type, details) \
+                and not ctx.subject_exists(dm, tenant, job.kind, job.subject):
+            return refuse_in_run(ctx, job, "主体不存在", Refusal(
+                RefusalGround.RIGHT_NOT_APPLICABLE, f"应用中没有该主体（{job.kind}）的记录，没有可{REQUEST_ZH[job.type]}的"
+                                                    "个人信息；请核对主体编号与类型"))
         if job.type in ERASING:
             return run_erasure(ctx, job, step_hook)
         if job.type in COPYING:

@@ -19,7 +19,6 @@ def send_code(ctx: RightsContext, tenant: str, request_id: str, channel: str = "
     """Send a one-time code to the address the app already holds for the subject (R8) and return the
     challenge (masked address, expiry). ``claimed``: what the person typed, which must match."""
     from yinsi.rights.verification import VerificationError, start_verification
-    from yinsi.stores.base import resolve_attributes
 
     with ctx.sessions() as s:
         row = ctx.get(s, tenant, request_id)
@@ -34,7 +33,7 @@ def send_code(ctx: RightsContext, tenant: str, request_id: str, channel: str = "
     if attribute is None:
         raise RequestError(f"数据地图没有为主体 {kind} 配置{'手机号' if channel == 'sms' else '电子邮箱'}核验"
                            f"（subjects.verify_by.{channel}）；请由员工当面核验")
-    address = resolve_attributes(dm, subject, ctx.store_urls, kind=kind).get(attribute)
+    address = ctx.attributes(dm, kind, subject).get(attribute)
     if not address:
         raise RequestError("账号中没有可用于接收验证码的联系方式；请由员工当面核验身份")
     decl = ctx.declaration(tenant)

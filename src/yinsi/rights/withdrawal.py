@@ -66,6 +66,8 @@ def lift_restriction(ctx: RightsContext, tenant: str, request_id: str, actor: st
 
 def end_consents(ctx: RightsContext, job: Job, scopes: Sequence[str] | None = None) -> int:
     """Withdraw the subject's active consents (all, or ``scopes``); idempotent: only active ones change."""
+    if scopes is not None and not scopes:
+        return 0
     cs = ctx.consents
     n = 0
     for scope, st in cs.state(job.tenant, job.subject).consents.items():
