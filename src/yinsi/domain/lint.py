@@ -18,6 +18,7 @@ from yinsi.domain.policy import (
     RetentionRule,
     RightKind,
 )
+from yinsi.domain.retention import shortfalls
 from yinsi.domain.taxonomy import LegalBasis, taxonomy
 
 Severity = Literal["error", "warning", "info"]
@@ -251,6 +252,15 @@ def _t2_transaction_hold(decl: Declaration) -> Iterator[Finding]:
     if "*" not in held and not any(i in held for i in tx):
         yield Finding("T2", "warning", "retention",
                       f"收集交易信息（{_names(tx)}），未载明其法定保存期限（电子商务法 31：自交易完成之日起不少于三年）")
+
+
+@check
+def _t2_promise_below_law(decl: Declaration) -> Iterator[Finding]:
+    for k, law in shortfalls(decl):
+        r = decl.retention[k]
+        yield Finding("T2", "warning", f"retention[{k}].period_days",
+                      f"承诺保存{_names(list(r.items))}不超过 {r.period_days} 天，少于法定最短期限 {law.min_days} 天"
+                      f"（{law.basis}）；期满清理时将按法定期限保留并记录理由")
 
 
 # --- M: minors -----------------------------------------------------------------------------------
