@@ -40,7 +40,7 @@ _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or
 if _WORKER > 4:
     raise RuntimeError("test_rights_cli has Redis DBs 11-15 for at most 5 pytest-xdist workers")
 REDIS_URL = os.environ.get("YINSI_TEST_RIGHTS_CLI_REDIS_URL", f"redis://127.0.0.1:6379/{11 + _WORKER}")
-STAFF = {"po1": ["privacy_officer"], "cs1": ["customer_service"]}
+STAFF = {"po1": ["privacy_officer"], "cs1": ["customer_service"], "au1": ["auditor"]}
 USERS = 200  # enough for seed 2022 to give agents with every kind of row and a pending sms code
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -62,6 +62,7 @@ class Cli:
 
     env: dict[str, str]
     cwd: Path
+    teams: dict[str, Team] = field(default_factory=dict, repr=False)
 
     def __call__(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
         p = subprocess.run([*YINSI, *args], env=self.env, cwd=self.cwd, capture_output=True, text=True,
@@ -80,8 +81,14 @@ class Cli:
 
     def team(self, tenant: str = TENANT) -> Team:
         """Real staff accounts of ``tenant`` in this CLI's database: an administrator, a privacy officer
-        (``po1``) and customer service (``cs1``), logged in."""
-        return make_team(None, tenant, STAFF, environ=self.yinsi_environ())
+        (``po1``), customer service (``cs1``) and an auditor (``au1``), logged in (made once per CLI)."""
+        if tenant not in self.teams:
+            self.teams[tenant] = make_team(None, tenant, STAFF, environ=self.yinsi_environ())
+        return self.teams[tenant]
+
+    def desk(self, staff_id: str = "po1", tenant: str = TENANT) -> Cli:
+        """The CLI run by a logged-in member of ``tenant``'s staff (the privacy officer by default)."""
+        return self.acting_as(self.team(tenant), staff_id)
 
     def yinsi_environ(self) -> dict[str, str | None]:
         """The Yinsi variables of this CLI's environment, for doing in-process what it would do."""
@@ -316,7 +323,7 @@ def test_copy_request_exports_every_pi_value_of_the_agent(world: World) -> None:
     session_tokens = w.redis.smembers(f"user:{w.agent}:sessions")
     assert expected and sms_code_value and session_tokens
 
-    rid = rid_of(cli, str(w.agent), "copy")
+    rid = rid_of(w.staff(), str(w.agent), "copy")
     w.verify_by_sms(rid, wrong_first=True)
     v = cli.json("request", "run", TENANT, rid)
     # The data map has manual systems (vendors) the package cannot include: a person provides them.
@@ -367,7 +374,7 @@ def test_correction_updates_every_mapped_location_and_refuses_an_invalid_phone(w
     rows_before = {t: len(w.rows(t)) for t in name_tables}
     customers_before = w.sql("SELECT id, name FROM customers WHERE agent_id = ? ORDER BY id", w.agent)
 
-    rid = rid_of(cli, str(w.agent), "correction", "--change", f"basic.name={new_name}")
+    rid = rid_of(w.staff(), str(w.agent), "correction", "--change", f"basic.name={new_name}")
     w.verify_by_sms(rid)
     v = cli.json("request", "run", TENANT, rid)
     if v["state"] == "waiting_manual":
@@ -375,7 +382,7 @@ def test_correction_updates_every_mapped_location_and_refuses_an_invalid_phone(w
         pending = [s["key"] for s in v["steps"] if s["status"] == "manual_pending"]
         assert pending and all("prize_shipping_sheet" in k for k in pending), pending
         w.staff("po1")("request", "complete", TENANT, rid, "--note", "寄送表已更正")
-        v = cli.json("request", "show", TENANT, rid)
+        v = w.staff().json("request", "show", TENANT, rid)
     assert v["state"] == "completed", v
 
     for table, cols in name_tables.items():
@@ -387,7 +394,7 @@ def test_correction_updates_every_mapped_location_and_refuses_an_invalid_phone(w
     assert w.sql("SELECT id, name FROM customers WHERE agent_id = ? ORDER BY id", w.agent) == customers_before
 
     phone_before = w.sql("SELECT phone FROM agents WHERE id = ?", w.agent)
-    bad = rid_of(cli, str(w.agent), "correction", "--change", "contact.mobile=123")
+    bad = rid_of(w.staff(), str(w.agent), "correction", "--change", "contact.mobile=123")
     w.verify_by_sms(bad)
     p = cli("request", "run", TENANT, bad, code=1)
     assert "新值无效" in out(p) and "手机号" in out(p)
@@ -399,7 +406,7 @@ def test_withdraw_consent_for_one_scope_keeps_the_other(world: World) -> None:
     subject = str(w.agent)
     cli("consent", "record", TENANT, subject, "policy")
     cli("consent", "record", TENANT, subject, "feature:marketing")
-    rid = rid_of(cli, subject, "withdraw_consent", "--scope", "feature:marketing")
+    rid = rid_of(w.staff(), subject, "withdraw_consent", "--scope", "feature:marketing")
     w.verify_by_sms(rid)
     v = cli.json("request", "run", TENANT, rid)
     assert v["state"] == "completed"
@@ -416,7 +423,7 @@ def test_restriction_refuses_processing_at_the_gate_until_lifted(world: World) -
     gate = ["gate", "check", TENANT, subject, "--action", "use", "--feature", "marketing", "--item", "contact.mobile",
             "--json"]
     assert cli.json(*gate)["allowed"] is True
-    rid = rid_of(cli, subject, "restriction", "--feature", "marketing")
+    rid = rid_of(w.staff(), subject, "restriction", "--feature", "marketing")
     w.verify_by_sms(rid)
     assert cli.json("request", "run", TENANT, rid)["state"] == "completed"
     refused = cli.json(*gate, code=1)
@@ -424,7 +431,7 @@ def test_restriction_refuses_processing_at_the_gate_until_lifted(world: World) -
     p = w.staff("po1")("request", "lift-restriction", TENANT, rid, "--note", "本人申请解除，工单 GD-7")
     assert "已解除限制" in out(p)
     assert cli.json(*gate)["allowed"] is True
-    p = cli("request", "submit", TENANT, subject, "restriction", "--feature", "no_such_function", code=1)
+    p = w.staff()("request", "submit", TENANT, subject, "restriction", "--feature", "no_such_function", code=1)
     assert "未在隐私政策中声明" in out(p) and "Traceback" not in out(p)
 
 
@@ -448,12 +455,12 @@ def test_cancellation_erases_holds_notifies_and_verifies(world: World) -> None:
     others = all_keys_before - mine
     assert others
 
-    rid = rid_of(cli, subject, "cancel_account")
+    rid = rid_of(w.staff(), subject, "cancel_account")
     w.verify_by_sms(rid)
     p = cli("request", "run", TENANT, rid, code=1)
     assert "须先由本人确认" in out(p) and "confirm" in out(p)
-    cli("request", "confirm", TENANT, rid)
-    p = cli("request", "withdraw", TENANT, rid, code=1)
+    w.staff()("request", "confirm", TENANT, rid)
+    p = w.staff()("request", "withdraw", TENANT, rid, code=1)
     assert "不可撤回" in out(p)
     v = cli.json("request", "run", TENANT, rid)
     assert v["state"] == "waiting_manual"
@@ -464,7 +471,7 @@ def test_cancellation_erases_holds_notifies_and_verifies(world: World) -> None:
     w.staff("cs1")("request", "complete", TENANT, rid, "--note", "已完成", code=1)  # not a privacy officer
     w.staff("po1")("request", "complete", TENANT, rid, "--note", "58同城工单 WB-20260213-1 已完成；寄送表已删除")
     day_after = beijing_today()
-    v = cli.json("request", "show", TENANT, rid)
+    v = w.staff().json("request", "show", TENANT, rid)
     assert v["state"] == "completed", v
     assert v["result"]["verified_locations"] > 0
 
@@ -545,16 +552,16 @@ DEADLINES = [
 @pytest.mark.parametrize(("rtype", "received", "due"), DEADLINES, ids=[f"{t}-{r}" for t, r, _ in DEADLINES])
 def test_due_date_around_2026_holidays(cli: Cli, rtype: str, received: str, due: str) -> None:
     extra = ["--text", "我的个人信息受到了侵扰"] if rtype == "complaint" else []
-    v = cli.json("request", "submit", TENANT, "u-deadline", rtype, "--received", received, *extra)
+    v = cli.desk().json("request", "submit", TENANT, "u-deadline", rtype, "--received", received, *extra)
     assert v["due_date"] == due, v["deadline"]
     assert v["deadline_provisional"] is False
 
 
 def test_overdue_lists_a_request_only_after_its_due_date(cli: Cli) -> None:
-    rid = rid_of(cli, "u-overdue", "access", "--received", "2026-02-13")  # due 9 Mar (see DEADLINES)
+    rid = rid_of(cli.desk(), "u-overdue", "access", "--received", "2026-02-13")  # due 9 Mar (see DEADLINES)
 
     def status_on(day: str) -> str | None:
-        rows = cli.json("request", "overdue", TENANT, "--today", day)
+        rows = cli.desk().json("request", "overdue", TENANT, "--today", day)
         return next((r["status"] for r in rows if r["id"] == rid), None)
 
     assert status_on("2026-02-24") is None  # many working days left: not listed at all
@@ -567,7 +574,7 @@ def test_deadline_running_into_2027_is_provisional(cli: Cli, rtype: str) -> None
     # Received Sun 20 Dec 2026: every period runs into 2027, which the holiday data does not cover. The
     # promise counted in natural days without any extension ends 20 Dec + 15 = 4 Jan 2027; a provisional
     # date must never be later than that (nor than the statutory ceilings, which are later still).
-    v = cli.json("request", "submit", TENANT, "u-2027", rtype, "--received", "2026-12-20")
+    v = cli.desk().json("request", "submit", TENANT, "u-2027", rtype, "--received", "2026-12-20")
     assert v["deadline_provisional"] is True
     due = date.fromisoformat(v["due_date"])
     assert date(2026, 12, 21) <= due <= date(2027, 1, 4), v["due_date"]
@@ -575,18 +582,18 @@ def test_deadline_running_into_2027_is_provisional(cli: Cli, rtype: str) -> None
 
 # =============================================================================== 3. isolation and refusals
 def test_show_under_another_tenant_is_not_found(cli: Cli) -> None:
-    rid = rid_of(cli, "u-iso", "access")
-    assert cli.json("request", "show", TENANT, rid)["id"] == rid
+    rid = rid_of(cli.desk(), "u-iso", "access")
+    assert cli.desk().json("request", "show", TENANT, rid)["id"] == rid
+    cli("policy", "publish", str(ROOT / "policies" / "jikeanjia-2020.yaml"))
+    other = cli.desk(tenant="jikeanjia")
+    mine = cli.desk()
     for ref in (rid, rid[:8]):
-        p = cli("request", "show", "jikeanjia", ref, code=1)
+        p = other("request", "show", "jikeanjia", ref, code=1)
         assert "没有编号" in out(p)
         assert "u-iso" not in p.stdout
     # nor can another tenant act on it or list it; its staff are not another tenant's
-    p = cli("request", "withdraw", "jikeanjia", rid, code=1)
+    p = other("request", "withdraw", "jikeanjia", rid, code=1)
     assert "没有编号" in out(p)
-    cli("policy", "publish", str(ROOT / "policies" / "jikeanjia-2020.yaml"))
-    other = cli.acting_as(cli.team("jikeanjia"), "po1")
-    mine = cli.acting_as(cli.team(), "po1")
     for args in (["export", "jikeanjia", rid, "--output", str(cli.cwd / "leak.zip")],
                  ["refuse", "jikeanjia", rid, "--ground", "trade_secret", "--detail", "x"],
                  ["holds", "jikeanjia", "--request", rid]):
@@ -594,16 +601,21 @@ def test_show_under_another_tenant_is_not_found(cli: Cli) -> None:
         assert "没有编号" in out(p), args
         p = mine("request", *args, code=1)
         assert "租户隔离" in out(p), args
+    for args in (["show", "jikeanjia", rid], ["list", "jikeanjia"], ["overdue", "jikeanjia"],
+                 ["withdraw", "jikeanjia", rid], ["confirm", "jikeanjia", rid],
+                 ["submit", "jikeanjia", "u-iso", "access"]):
+        p = mine("request", *args, code=1)
+        assert "租户隔离" in out(p) and "u-iso" not in p.stdout, args
     assert not (cli.cwd / "leak.zip").exists()
-    assert cli.json("request", "list", "jikeanjia") == []
-    assert cli.json("request", "show", TENANT, rid)["state"] == "unverified"
+    assert other.json("request", "list", "jikeanjia") == []
+    assert cli.desk().json("request", "show", TENANT, rid)["state"] == "unverified"
 
 
 def test_refusal_needs_a_detail_and_is_shown_with_its_rule(cli: Cli) -> None:
-    rid = rid_of(cli, "u-refuse", "access")
+    rid = rid_of(cli.desk(), "u-refuse", "access")
     p = cli("request", "refuse", TENANT, rid, "--ground", "trade_secret", code=2)
     assert "--detail" in out(p)
-    assert cli.json("request", "show", TENANT, rid)["state"] == "unverified"
+    assert cli.desk().json("request", "show", TENANT, rid)["state"] == "unverified"
 
     detail = "所请求的推荐算法参数属于商业秘密"
     p = cli("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail, code=1)
@@ -614,14 +626,57 @@ def test_refusal_needs_a_detail_and_is_shown_with_its_rule(cli: Cli) -> None:
     assert "S3" in out(p) and "处理个人权利请求" in out(p)
     cli.acting_as(team, "po1")("request", "refuse", TENANT, rid, "--ground", "trade_secret", "--detail", detail)
     # identity verified in person by customer service, named in the history as the logged-in account
-    other = rid_of(cli, "u-in-person", "access")
+    other = rid_of(cli.desk(), "u-in-person", "access")
     p = cli("request", "verify", TENANT, other, "--in-person", "--how", "当面核对身份证件", code=1)
     assert "未登录" in out(p)
     cli.acting_as(team, "cs1")("request", "verify", TENANT, other, "--in-person", "--how", "当面核对身份证件")
-    seen = cli.json("request", "show", TENANT, other)
+    seen = cli.desk().json("request", "show", TENANT, other)
     assert seen["state"] == "verified" and seen["history"][-1]["actor"] == "cs1"
-    v = cli.json("request", "show", TENANT, rid)
+    v = cli.desk().json("request", "show", TENANT, rid)
     assert v["state"] == "refused"
     assert detail in v["refusal"] and "R7" in v["refusal"] and "商业秘密" in v["refusal"]
-    text = out(cli("request", "show", TENANT, rid))
+    text = out(cli.desk()("request", "show", TENANT, rid))
     assert "拒绝理由" in text and detail in text and "R7" in text
+
+
+def _desk_commands(rid: str) -> dict[str, list[str]]:
+    """Every request command a person at the desk runs, with arguments that would otherwise succeed."""
+    return {"submit": ["submit", TENANT, "u-desk", "access"], "show": ["show", TENANT, rid],
+            "list": ["list", TENANT], "overdue": ["overdue", TENANT],
+            "confirm": ["confirm", TENANT, rid], "withdraw": ["withdraw", TENANT, rid]}
+
+
+def test_desk_commands_refuse_without_a_login(cli: Cli) -> None:
+    rid = rid_of(cli.desk(), "u-desk", "cancel_account")
+    for name, args in _desk_commands(rid).items():
+        p = cli("request", *args, code=None)
+        assert p.returncode != 0, name
+        assert "未登录" in out(p) and "yinsi login" in out(p), name
+        assert "u-desk" not in p.stdout, name
+    # nothing happened: still one request, still waiting for its verification
+    views = cli.desk().json("request", "list", TENANT)
+    assert [(v["id"], v["state"]) for v in views] == [(rid, "unverified")]
+
+
+def test_desk_commands_refuse_an_auditor(cli: Cli) -> None:
+    rid = rid_of(cli.desk(), "u-desk", "access")
+    auditor = cli.desk("au1")
+    for name, args in _desk_commands(rid).items():
+        p = auditor("request", *args, code=1)
+        assert "未获授权" in out(p) and "S3" in out(p), (name, out(p))
+        assert "u-desk" not in p.stdout, name
+    assert [v["state"] for v in cli.desk().json("request", "list", TENANT)] == ["unverified"]
+
+
+def test_desk_commands_record_the_logged_in_member_of_staff(cli: Cli) -> None:
+    desk = cli.desk("cs1")  # customer service takes requests (受理) and reads them
+    rid = rid_of(desk, "u-desk", "access")
+    assert desk.json("request", "show", TENANT, rid)["id"] == rid
+    assert [v["id"] for v in desk.json("request", "list", TENANT)] == [rid]
+    desk("request", "overdue", TENANT)
+    # recording a withdrawal on the person's behalf is a privacy officer's, in the history under their id
+    p = desk("request", "withdraw", TENANT, rid, code=1)
+    assert "S3" in out(p) and "处理个人权利请求" in out(p)
+    cli.desk("po1")("request", "withdraw", TENANT, rid)
+    v = cli.desk().json("request", "show", TENANT, rid)
+    assert v["state"] == "withdrawn" and v["history"][-1]["actor"] == "po1"

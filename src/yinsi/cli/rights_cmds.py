@@ -1,8 +1,13 @@
 """``yinsi request``: rights requests from intake to close (docs/rights.md).
 
-Staff steps (in-person verification, manual steps, refusal, delivery of a package, identifiers for a manual
-step, lifting a restriction, the legal-hold vault) run as the logged-in member of staff
-(:func:`yinsi.cli.identity.current_staff`) through the role-checked use cases of :mod:`yinsi.staff.actions`."""
+Every command a person at the desk runs (intake on a person's behalf, viewing and listing requests, the
+overdue list, in-person verification, a confirmation or withdrawal taken on a person's behalf, manual
+steps, refusal, delivery of a package, identifiers for a manual step, lifting a restriction, the legal-hold
+vault) runs as the logged-in member of staff (:func:`yinsi.cli.identity.current_staff`) through the
+role-checked use cases of :mod:`yinsi.staff.actions`. ``run``, ``work``, ``deliver`` and ``release-holds``
+are the system worker's operator commands: they act as ``system`` with the database credentials as their
+authority, and need no staff login. Sending and checking a person's code (``verify --send/--code``) is the
+person's own step."""
 
 from __future__ import annotations
 
@@ -145,7 +150,7 @@ def request_submit(
     received: str | None = typer.Option(None, "--received", help="收到请求的日期或时刻（北京时间，默认现在）"),
     datamap: Path | None = DATAMAP, url: str | None = URL, as_json: bool = JSON,
 ) -> None:
-    """受理一项权利请求，计算答复期限（政策承诺与法定上限，按中国法定节假日）。"""
+    """代个人受理一项权利请求（须登录的个人信息保护负责人或客服），计算答复期限（政策承诺与法定上限，按中国法定节假日）。"""
     details: dict[str, Any] = {}
     if change:
         bad = [c for c in change if "=" not in c]
@@ -162,9 +167,11 @@ def request_submit(
         details["scopes"] = scope
     if feature:
         details["features"] = feature
-    with _service(url, datamap) as svc:
-        rid = svc.submit(tenant, subject, type_, subject_kind=kind, channel=channel, requester=requester,
-                         details=details or None, received_at=_received(received))
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant, datamap) as (me, staff, svc):
+        rid = actions.submit_request(me, staff, svc, subject, type_, subject_kind=kind, channel=channel,
+                                     requester=requester, details=details or None, received_at=_received(received))
         v = svc.show(tenant, rid)
     if as_json:
         print(json.dumps(v.to_json(), ensure_ascii=False))
@@ -219,9 +226,11 @@ def request_verify(
 @request_app.command("confirm")
 def request_confirm(tenant: str, request_id: str, datamap: Path | None = DATAMAP, store: list[str] = STORES,
                     url: str | None = URL) -> None:
-    """本人确认注销账号：先检查政策载明的注销前提；确认后不可撤回。"""
-    with _service(url, datamap, store) as svc:
-        unchecked = svc.confirm(tenant, request_id)
+    """代本人记录其注销确认（须登录的个人信息保护负责人）：先检查政策载明的注销前提；确认后不可撤回。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant, datamap, store) as (me, staff, svc):
+        unchecked = actions.confirm_cancellation(me, staff, svc, request_id)
     console.print(f"[green]已确认注销[/green]：{request_id}（确认后不可撤回）")
     for p in unchecked:
         console.print(f"  须人工确认的注销前提：{escape(p)}", highlight=False)
@@ -229,18 +238,25 @@ def request_confirm(tenant: str, request_id: str, datamap: Path | None = DATAMAP
 
 @request_app.command("withdraw")
 def request_withdraw(tenant: str, request_id: str, url: str | None = URL) -> None:
-    """申请人撤回请求（注销一经确认不可撤回）。"""
-    with _service(url) as svc:
-        svc.withdraw(tenant, request_id)
+    """代申请人记录其撤回请求（须登录的个人信息保护负责人；注销一经确认不可撤回）。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        actions.withdraw_request(me, staff, svc, request_id)
     console.print(f"已撤回：{request_id}")
 
 
 @request_app.command("run")
 def request_run(tenant: str, request_id: str, datamap: Path | None = DATAMAP, store: list[str] = STORES,
                 url: str | None = URL, as_json: bool = JSON) -> None:
-    """执行请求：按数据地图在应用的真实数据库中查阅/复制/更正/删除，回读核实；中断后重跑即可续做。"""
+    """执行请求：按数据地图在应用的真实数据库中查阅/复制/更正/删除，回读核实；中断后重跑即可续做。
+
+    运维命令：以 system 身份执行，凭数据库凭据授权，无需工作人员登录。注销完成后结束本人的全部会话。"""
+    from yinsi.services.cancellation import end_sessions_if_cancelled
+
     with _service(url, datamap, store) as svc:
-        state = svc.run(tenant, request_id, actor="cli")
+        state = svc.run(tenant, request_id, actor="system")
+        end_sessions_if_cancelled(svc, tenant, request_id, state)
         svc.deliver(tenant)
         v = svc.show(tenant, request_id)
     if as_json:
@@ -255,8 +271,12 @@ def request_run(tenant: str, request_id: str, datamap: Path | None = DATAMAP, st
 def request_work(tenant: str, limit: int = typer.Option(1000, "--limit", min=1, help="最多处理多少项"),
                  datamap: Path | None = DATAMAP, store: list[str] = STORES, url: str | None = URL,
                  as_json: bool = JSON) -> None:
-    """处理队列：执行租户所有可执行的请求（已核验、已确认、出错待重试），显示进度。"""
+    """处理队列：执行租户所有可执行的请求（已核验、已确认、出错待重试），显示进度。
+
+    运维命令（系统工作进程）：以 system 身份执行，凭数据库凭据授权，无需工作人员登录。注销完成后结束本人的全部会话。"""
     from rich.progress import Progress
+
+    from yinsi.services.cancellation import end_sessions_if_cancelled
 
     with _service(url, datamap, store) as svc:
         todo = [v for v in svc.requests(tenant, open_only=True)
@@ -268,7 +288,9 @@ def request_work(tenant: str, limit: int = typer.Option(1000, "--limit", min=1, 
             task = progress.add_task("处理请求", total=len(todo))
             for v in todo:
                 try:
-                    st = svc.run(tenant, v.id, actor="worker").value
+                    state = svc.run(tenant, v.id, actor="system")
+                    end_sessions_if_cancelled(svc, tenant, v.id, state)
+                    st = state.value
                 except (RequestError, ErasureIncomplete) as exc:
                     st = "error"
                     errors.append(f"{v.id[:8]}：{exc}")
@@ -285,9 +307,11 @@ def request_work(tenant: str, limit: int = typer.Option(1000, "--limit", min=1, 
 
 @request_app.command("show")
 def request_show(tenant: str, request_id: str, url: str | None = URL, as_json: bool = JSON) -> None:
-    """查看请求的状态、期限、步骤与历史（请求编号可用前 8 位）。"""
-    with _service(url) as svc:
-        v = svc.show(tenant, request_id)
+    """查看请求的状态、期限、步骤与历史（请求编号可用前 8 位）；须登录的个人信息保护负责人或客服。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        v = actions.show_request(me, staff, svc, request_id)
     if as_json:
         print(json.dumps(v.to_json(), ensure_ascii=False))
     else:
@@ -299,9 +323,11 @@ def request_list(tenant: str, open_only: bool = typer.Option(False, "--open", he
                  subject: str | None = typer.Option(None, "--subject", help="只列此主体的请求"),
                  limit: int = typer.Option(1000, "--limit", min=1, help="最多列出多少项（最早的在前）"),
                  url: str | None = URL, as_json: bool = JSON) -> None:
-    """列出租户的请求。"""
-    with _service(url) as svc:
-        views = svc.requests(tenant, open_only=open_only, subject=subject, limit=limit)
+    """列出租户的请求（含主体标识）；须登录的个人信息保护负责人或客服。"""
+    from yinsi.staff import actions
+
+    with _staff_step(url, tenant) as (me, staff, svc):
+        views = actions.rights_requests(me, staff, svc, open_only=open_only, subject=subject, limit=limit)
     if as_json:
         print(json.dumps([v.to_json() for v in views], ensure_ascii=False))
         return
@@ -318,9 +344,12 @@ def request_list(tenant: str, open_only: bool = typer.Option(False, "--open", he
 def request_overdue(tenant: str, today: str | None = typer.Option(None, "--today", help="YYYY-MM-DD（默认今天）"),
                     soon: int = typer.Option(3, "--soon", min=0, help="剩余多少个工作日以内算即将到期"),
                     url: str | None = URL, as_json: bool = JSON) -> None:
-    """逾期与即将到期的未结请求。"""
-    with _service(url) as svc:
-        rows = svc.overdue(tenant, date_argument(today, "--today"), soon_days=soon)
+    """逾期与即将到期的未结请求；须登录的个人信息保护负责人或客服。"""
+    from yinsi.staff import actions
+
+    day = date_argument(today, "--today")
+    with _staff_step(url, tenant) as (me, staff, svc):
+        rows = actions.overdue_requests(me, staff, svc, day, soon_days=soon)
     if as_json:
         print(json.dumps([{**v.to_json(), "status": st} for v, st in rows], ensure_ascii=False))
         return
@@ -423,7 +452,7 @@ def request_holds(tenant: str, request_id: str | None = typer.Option(None, "--re
 @request_app.command("release-holds")
 def request_release_holds(tenant: str, today: str | None = typer.Option(None, "--today", help="YYYY-MM-DD"),
                           url: str | None = URL) -> None:
-    """删除保存期已满的法定保存记录（保存期限清理，T1）。"""
+    """删除保存期已满的法定保存记录（保存期限清理，T1）。运维命令：以 system 身份执行，无需工作人员登录。"""
     with _service(url) as svc:
         n = svc.release_holds(tenant, date_argument(today, "--today"))
     console.print(f"已删除保存期满的记录 {n} 条")
@@ -431,7 +460,7 @@ def request_release_holds(tenant: str, today: str | None = typer.Option(None, "-
 
 @request_app.command("deliver")
 def request_deliver(tenant: str | None = typer.Argument(None), url: str | None = URL, as_json: bool = JSON) -> None:
-    """发送待发的通知（验证码、接收方删除通知）。"""
+    """发送待发的通知（验证码、接收方删除通知）。运维命令：以 system 身份执行，无需工作人员登录。"""
     with _service(url) as svc:
         report = svc.deliver(tenant)
     if as_json:

@@ -100,6 +100,9 @@ def run_request(principal: StaffPrincipal, staff: StaffService, rights: Any, req
     """Execute a verified (for a cancellation: confirmed) request now, as the principal: a privacy officer."""
     actions.check(principal, staff, StaffAction.HANDLE_RIGHTS_REQUEST)
     state: State = rights.run(principal.tenant, request_id, principal.staff_id)
+    from yinsi.services.cancellation import end_sessions_if_cancelled
+
+    end_sessions_if_cancelled(rights, principal.tenant, request_id, state)
     return state
 
 

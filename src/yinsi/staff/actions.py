@@ -10,7 +10,8 @@ parse, authenticate and call these functions; they hold no rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,9 @@ from yinsi.staff.roles import (
 from yinsi.staff.service import AccessRequest, ExportResult, StaffService, SubjectView, UnmaskResult
 
 if TYPE_CHECKING:
+    from yinsi.audit import AuditEntry, AuditLog
     from yinsi.auth.staff import StaffAuthService
-    from yinsi.rights.service import HoldView, RightsService
+    from yinsi.rights.service import HoldView, RequestView, RightsService
     from yinsi.staff.anomaly import ActivityMonitor, Alert
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "approve",
     "check",
     "complete_manual_step",
+    "confirm_cancellation",
     "deactivate",
     "export_approved",
     "export_package",
@@ -48,15 +51,22 @@ __all__ = [
     "list_alerts",
     "list_requests",
     "list_staff",
+    "overdue_requests",
+    "record_audit_entry",
     "refuse_request",
     "reject",
     "request_export",
     "request_identifiers",
     "request_minor_access",
     "revoke",
+    "rights_requests",
+    "show_request",
+    "submit_request",
     "unmask",
     "verify_in_person",
+    "view_audit_log",
     "view_subject",
+    "withdraw_request",
 ]
 
 
@@ -187,6 +197,57 @@ def ack_alert(principal: StaffPrincipal, monitor: ActivityMonitor, alert_id: int
 # --- rights requests -------------------------------------------------------------------------------
 
 
+def submit_request(principal: StaffPrincipal, staff: StaffService, rights: RightsService, subject: str,
+                   type_: Any, *, subject_kind: str | None = None, channel: str = "app", requester: str | None = None,
+                   details: Mapping[str, Any] | None = None, received_at: datetime | None = None) -> str:
+    """Accept a request on a person's behalf (at the desk, by phone or letter): privacy officers and customer
+    service (受理个人权利请求); the intake is audited with the principal's id. Returns the request id."""
+    check(principal, staff, StaffAction.START_RIGHTS_REQUEST)
+    rid = rights.submit(principal.tenant, subject, type_, subject_kind=subject_kind, channel=channel,
+                        requester=requester, details=details, received_at=received_at)
+    with rights.sessions() as s:  # the intake itself records "requester": who took it is recorded here
+        rights.audit.record_in(s, principal.tenant, principal.staff_id, AuditAction.RIGHTS_REQUEST_STEP,
+                               subject=subject, details={"request": rid, "step": "intake", "channel": channel})
+        s.commit()
+    return rid
+
+
+def show_request(principal: StaffPrincipal, staff: StaffService, rights: RightsService,
+                 request_id: str) -> RequestView:
+    """A request's state, deadline, steps and history (it names the subject): the staff who take requests
+    (受理) — privacy officers and customer service, as in the request queue."""
+    check(principal, staff, StaffAction.START_RIGHTS_REQUEST)
+    return rights.show(principal.tenant, request_id)
+
+
+def rights_requests(principal: StaffPrincipal, staff: StaffService, rights: RightsService, *,
+                    open_only: bool = False, subject: str | None = None, limit: int = 1000) -> list[RequestView]:
+    """The tenant's rights requests (each names its subject): privacy officers and customer service."""
+    check(principal, staff, StaffAction.START_RIGHTS_REQUEST)
+    return rights.requests(principal.tenant, open_only=open_only, subject=subject, limit=limit)
+
+
+def overdue_requests(principal: StaffPrincipal, staff: StaffService, rights: RightsService,
+                     today: date | None = None, *, soon_days: int = 3) -> list[tuple[RequestView, str]]:
+    """Open requests overdue or due within ``soon_days`` working days: privacy officers and customer service."""
+    check(principal, staff, StaffAction.START_RIGHTS_REQUEST)
+    return rights.overdue(principal.tenant, today, soon_days=soon_days)
+
+
+def confirm_cancellation(principal: StaffPrincipal, staff: StaffService, rights: RightsService,
+                         request_id: str) -> list[str]:
+    """Record the person's confirmation of their cancellation, taken by a privacy officer on their behalf
+    (irreversible); returns the prerequisites a person still has to confirm."""
+    check(principal, staff, StaffAction.HANDLE_RIGHTS_REQUEST)
+    return rights.confirm(principal.tenant, request_id, principal.staff_id)
+
+
+def withdraw_request(principal: StaffPrincipal, staff: StaffService, rights: RightsService, request_id: str) -> None:
+    """Record the person's withdrawal of their request, on their behalf: a privacy officer."""
+    check(principal, staff, StaffAction.HANDLE_RIGHTS_REQUEST)
+    rights.withdraw(principal.tenant, request_id, principal.staff_id)
+
+
 def verify_in_person(principal: StaffPrincipal, staff: StaffService, rights: RightsService, request_id: str,
                      how: str) -> None:
     """Record that the principal verified the requester's identity in person or from documents: privacy
@@ -199,7 +260,11 @@ def complete_manual_step(principal: StaffPrincipal, staff: StaffService, rights:
                          note: str, *, step: str | None = None) -> Any:
     """Confirm manual steps of a request (a privacy officer); returns the request's new state."""
     check(principal, staff, StaffAction.HANDLE_RIGHTS_REQUEST)
-    return rights.complete_manual(principal.tenant, request_id, principal.staff_id, note, step=step)
+    state = rights.complete_manual(principal.tenant, request_id, principal.staff_id, note, step=step)
+    from yinsi.services.cancellation import end_sessions_if_cancelled
+
+    end_sessions_if_cancelled(rights, principal.tenant, request_id, state)
+    return state
 
 
 def refuse_request(principal: StaffPrincipal, staff: StaffService, rights: RightsService, request_id: str,
@@ -236,3 +301,24 @@ def legal_holds(principal: StaffPrincipal, staff: StaffService, rights: RightsSe
     """The legal-hold vault's rows (metadata; their source keys can name a person): a privacy officer."""
     check(principal, staff, StaffAction.HANDLE_RIGHTS_REQUEST)
     return rights.holds(principal.tenant, request_id)
+
+
+# --- the audit log ---------------------------------------------------------------------------------
+
+
+def view_audit_log(principal: StaffPrincipal, staff: StaffService, audit: AuditLog, *,
+                   limit: int = 20) -> list[AuditEntry]:
+    """The newest ``limit`` entries of the principal's tenant's audit log: the roles allowed to read it
+    (auditor, security officer; S3). A refusal is itself audited."""
+    check(principal, staff, StaffAction.VIEW_AUDIT_LOG, audit_action=AuditAction.OTHER, details="查阅审计日志")
+    return audit.tail(principal.tenant, limit)
+
+
+def record_audit_entry(principal: StaffPrincipal, staff: StaffService, audit: AuditLog, action: AuditAction, *,
+                       subject: str | None = None, items: Sequence[str] = (), reason: str | None = None,
+                       details: dict[str, Any] | None = None) -> AuditEntry:
+    """Record an entry by hand (a configuration change done outside Yinsi, …): any active member of the
+    tenant's staff, always as themselves (the actor is the principal's staff id, never a typed name)."""
+    _member_of_tenant(principal, staff)
+    return audit.append(principal.tenant, principal.staff_id, action, target_subject=subject, items=list(items),
+                        reason=reason, details=details)
