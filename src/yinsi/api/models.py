@@ -52,6 +52,8 @@ class GateDecisionIn(Body):
     destination: Ident | None = Field(None, description="境外接收方所在国家或地区")
     device: Text128 | None = Field(None, description="设备标识（检查设备权限时）")
     record: bool = Field(True, description="是否写入处理记录（默认写入，供双清单使用）")
+    exception: Short | None = Field(None, description="不经同意处理时所依据的法定情形（PIPL 13 第 3–7 项，"
+                                    "如 statutory_duty、emergency），须已在声明中写明")
 
 
 class GateBatchIn(Body):

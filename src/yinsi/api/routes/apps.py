@@ -76,10 +76,11 @@ def gate_check(body: GateCheckIn, request: Request,
         same_tenant(principal, q.tenant)
     actor = principal.actor
     check = svc.consent.check
-    with svc.consent_lock:
-        decisions = [check(tenant, q.subject, q.action, feature=q.feature, purpose=q.purpose, items=q.items,
-                           recipient=q.recipient, destination=q.destination, device=q.device, actor=actor,
-                           record=q.record) for q in questions]
+    # ConsentService.check is thread-safe (its cache and record writer lock themselves): decisions run
+    # concurrently on the server's threads; consent_lock serialises only the ledger writes below.
+    decisions = [check(tenant, q.subject, q.action, feature=q.feature, purpose=q.purpose, items=q.items,
+                       recipient=q.recipient, destination=q.destination, device=q.device, actor=actor,
+                       record=q.record, exception=q.exception) for q in questions]
     if isinstance(body, GateBatchIn):
         text = '{"decisions":[' + ",".join(_encoded(d) for d in decisions) + "]}"
     else:
