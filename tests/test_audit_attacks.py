@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 from typer.testing import CliRunner
 
+from tests.test_audit_cli import MASTER_ENV, StaffTemplate, staff_template, use_template
 from yinsi.audit import AuditError, AuditKeyError, AuditLog
 from yinsi.audit.hashing import hash_fn
 from yinsi.audit.location import canonical_database
@@ -55,7 +56,20 @@ def witness_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def master_key_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """The master key is given in the environment (a secrets manager), not stored in the data directory."""
-    monkeypatch.setenv("YINSI_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("YINSI_MASTER_KEY", MASTER_ENV)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> StaffTemplate:
+    """Tenant ``acme`` and its staff, made once (Argon2id is slow), with an empty audit log."""
+    return staff_template(tmp_path_factory.mktemp("audit-attacks"), [T], {"cs1": ["customer_service"]})
+
+
+@pytest.fixture
+def staffed(template: StaffTemplate, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default database holds the tenant's staff; commands act as its customer-service member ``cs1``."""
+    use_template(template, isolated_env, monkeypatch)
+    monkeypatch.setenv("YINSI_STAFF_TOKEN", template.teams[T].tokens["cs1"])
 
 
 def yinsi(*args: str) -> Any:
@@ -63,9 +77,9 @@ def yinsi(*args: str) -> Any:
 
 
 def record(n: int, tenant: str = T) -> None:
-    """``n`` staff actions, each recorded by its own command (as operators and scripts do)."""
+    """``n`` staff actions, each recorded by its own command (as a logged-in member of staff does)."""
     for i in range(n):
-        result = yinsi("audit", "record", "--tenant", tenant, "--actor", f"staff-{i}", "--action", "pi_access",
+        result = yinsi("audit", "record", "--tenant", tenant, "--action", "pi_access",
                        "--subject", f"psn_{i:04d}", "--item", "contact.mobile", "--reason", "核实订单")
         assert result.exit_code == 0, result.output
 
@@ -84,7 +98,7 @@ def warnings(report: dict[str, Any]) -> set[str]:
 
 
 @pytest.fixture
-def db(isolated_env: Path) -> Iterator[Engine]:
+def db(isolated_env: Path, staffed: None) -> Iterator[Engine]:
     """Yinsi's default database, as its owner reaches it."""
     engine = make_engine(f"sqlite:///{(isolated_env / 'yinsi.db').as_posix()}")
     yield engine
@@ -300,6 +314,7 @@ def test_database_locations_are_compared_canonically(tmp_path: Path, monkeypatch
     assert canonical_database("postgresql://h:5433/yinsi") != canonical_database("postgresql://h/yinsi")
 
 
+@pytest.mark.usefixtures("staffed")
 def test_a_witness_within_the_database_owners_reach_is_refused(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     record(1)
     monkeypatch.setenv("YINSI_AUDIT_WITNESS", str(isolated_env / "witness"))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from tests.helpers import POLICIES
+from tests.staff_login import make_team
 from yinsi.cli.errors import db_error_message, safety_net
 from yinsi.cli.main import app
 from yinsi.scan import scan_text
@@ -31,16 +32,23 @@ def pi_found(text: str) -> list[str]:
     return sorted({f"{r.type}:{r.text}" for r in scan_text(text) if r.type in PI_TYPES})
 
 
+STAFF_TOKEN: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A data directory with the default database, the 2022 微聊客 policy published as tenant weiliaoke."""
+    """A data directory with the default database, the 2022 微聊客 policy published as tenant weiliaoke, and
+    a logged-in customer-service member of its staff for the commands that act as staff."""
     data = tmp_path_factory.mktemp("pi-errors")
     mp = pytest.MonkeyPatch()
     mp.setenv("YINSI_DATA_DIR", str(data))
+    mp.setenv("XDG_CONFIG_HOME", str(data / "config"))
     mp.delenv("YINSI_DATABASE_URL", raising=False)
     mp.delenv("YINSI_DEBUG", raising=False)
+    mp.delenv("YINSI_STAFF_TOKEN", raising=False)
     published = CliRunner().invoke(app, ["policy", "publish", str(POLICIES / "weiliaoke-2022.yaml")])
     assert published.exit_code == 0, published.output
+    STAFF_TOKEN.update(make_team(None, _tenant(), {"cs1": ["customer_service"]}).env("cs1"))
     yield data
     mp.undo()
 
@@ -75,19 +83,25 @@ ERROR_PATHS: dict[str, list[str]] = {
     "bad time": ["consent", "record", _tenant(), PHONE, "policy", "--at", "2024-13-01T00:00:00+08:00"],
     "deeply nested argument": ["consent", "record", _tenant(), PHONE, "[" * 20_000 + PHONE + "]" * 20_000],
     "huge argument": ["subject", "report", _tenant(), PHONE * 10_000],
-    "deeply nested JSON argument": ["audit", "record", "--tenant", _tenant(), "--actor", PHONE, "--action", "other",
+    "deeply nested JSON argument": ["audit", "record", "--tenant", _tenant(), "--action", "other",
                                     "--details", "[" * 30_000 + f'"{EMAIL}"' + "]" * 30_000],
-    "PI in an audit entry": ["audit", "record", "--tenant", _tenant(), "--actor", "客服", "--action", "other",
-                             "--subject", PHONE],
+    "PI in an audit entry": ["audit", "record", "--tenant", _tenant(), "--action", "other", "--subject", PHONE],
+    "PI in an audit entry's reason": ["audit", "record", "--tenant", _tenant(), "--action", "other",
+                                      "--reason", f"{EMAIL} 来电"],
+    "a typed name as the actor": ["audit", "record", "--tenant", _tenant(), "--actor", PHONE, "--action", "other"],
 }
 
 
 @pytest.mark.parametrize("name", list(ERROR_PATHS))
 def test_error_paths_print_no_pi_and_no_traceback(home: Path, name: str) -> None:
     args = [a.replace("{bad}", str(_bad_declaration(home))) for a in ERROR_PATHS[name]]
-    result = CliRunner().invoke(app, args)
+    # commands that act as the logged-in member of staff run as one, so that they fail on the input
+    as_staff = args[:2] in (["audit", "record"], ["request", "show"], ["request", "submit"])
+    result = CliRunner().invoke(app, args, env=STAFF_TOKEN if as_staff else None)
     printed = result.output
-    assert result.exit_code != 0, printed
+    assert (result.exit_code == 2) if args[:2] == ["audit", "record"] else (result.exit_code != 0), printed
+    if as_staff:
+        assert "未登录" not in printed and "未获授权" not in printed, printed
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in printed
     assert pi_found(printed) == [], printed

@@ -11,8 +11,20 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.test_rights_cli import make_cli, out
+from tests.staff_login import environment
+from tests.test_rights_cli import Cli, make_cli, out
 from tests.test_stores import REDIS_URL, need_redis, redis_client
+
+
+def _demo_login(data_dir: Path, staff_id: str) -> str:
+    """A session token of one of the demo's staff accounts (password and TOTP, as the demo logs in)."""
+    from yinsi.auth.demo_staff import demo_login, ensure_demo_staff
+    from yinsi.auth.staff import StaffAuthService
+
+    with environment({"YINSI_DATA_DIR": str(data_dir), "YINSI_DATABASE_URL": None, "YINSI_MASTER_KEY": None,
+                      "YINSI_MASTER_KEY_FILE": None}), StaffAuthService() as auth:
+        token, _ = demo_login(auth, ensure_demo_staff(auth, "weiliaoke", data_dir), staff_id)
+    return token
 
 
 def test_the_demo_runs_end_to_end_and_its_claims_hold(tmp_path: Path) -> None:
@@ -28,7 +40,9 @@ def test_the_demo_runs_end_to_end_and_its_claims_hold(tmp_path: Path) -> None:
     assert "status=cancelled" in text and "业务表中剩余行 0" in text
     # staff steps are done by real demo accounts that logged in (password and TOTP), named in the audit log
     assert "以真实账号登录" in text and "demo-po" in text
-    audit = cli("audit", "show", "--tenant", "weiliaoke", "--limit", "500", "--json")
+    auditor = _demo_login(tmp_path / "yinsi-data", "demo-audit")  # the log is read by the demo's auditor
+    audit = Cli({**cli.env, "YINSI_STAFF_TOKEN": auditor}, cli.cwd)(
+        "audit", "show", "--tenant", "weiliaoke", "--limit", "500", "--json")
     actors = {e["actor"] for e in json.loads(audit.stdout)}
     assert {"demo-po", "demo-cs"} <= actors and "客服小王" not in actors
     # what the demo printed about the cancelled agent holds in its database

@@ -219,7 +219,12 @@ def test_view_unmask_and_refusals(cli: Cli) -> None:
     r = run(cli, "staff", "view", "t1", "u-adult", as_="po9")  # another tenant's officer
     assert r.exit_code == 1 and "租户隔离" in r.output
     r = run(cli, "audit", "show", "--tenant", "t1", "--json", as_="aud1")
-    assert PHONE not in r.stdout and "unmask" in r.stdout and "staff_login" in r.stdout
+    assert r.exit_code == 0 and PHONE not in r.stdout and "unmask" in r.stdout and "staff_login" in r.stdout
+    assert {e["tenant"] for e in json.loads(r.stdout)} == {"t1"}
+    r = run(cli, "audit", "show", "--tenant", "t1", as_="po1")  # works with PI, may not read the log (S3)
+    assert r.exit_code == 1 and "查阅审计日志" in r.output
+    r = run(cli, "audit", "show", "--tenant", "t1", as_="po9")  # another tenant's officer
+    assert r.exit_code == 1 and "租户隔离" in r.output
 
 
 def test_minor_access_export_and_four_eyes_by_two_people(cli: Cli, tmp_path: Path) -> None:

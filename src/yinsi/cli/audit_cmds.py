@@ -1,13 +1,21 @@
-"""``yinsi audit …``: the tamper-evident audit log for auditors and operators (审计日志)."""
+"""``yinsi audit …``: the tamper-evident audit log for auditors and operators (审计日志).
+
+``record`` and ``show`` act as the logged-in member of staff (:func:`yinsi.cli.identity.current_staff`):
+``record`` writes an entry whose actor is that member, ``show`` needs a role allowed to read the log and
+shows that member's tenant only. ``rotate-key`` is an operator command across tenants: its authority is the
+signing key and the database credentials, and its entries' actor is ``system``. ``verify``, ``chains``,
+``prove``, ``checkpoint`` and ``init`` are open to verifiers and operators: they print hashes, signatures
+and counts (``prove`` one entry, whose subject is a pseudonym; entries never hold PI).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -26,8 +34,15 @@ from yinsi.audit import (
     SignAlg,
     VerifyResult,
 )
+from yinsi.audit.model import SYSTEM_ACTOR
+from yinsi.auth.principals import StaffPrincipal
 from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.errors import json_argument
+from yinsi.cli.identity import current_staff, refuse
 from yinsi.config import database_url, is_default_database
+from yinsi.staff import actions
+from yinsi.staff.errors import AccessDenied
+from yinsi.staff.service import StaffService
 from yinsi.storage import InvalidDatabaseUrl, StorageError, ensure_current, make_engine, make_session_factory
 
 audit_app = typer.Typer(help="防篡改审计日志：记录、查看、签名检查点、校验。", no_args_is_help=True)
@@ -36,6 +51,7 @@ app.add_typer(audit_app, name="audit")
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DATABASE_URL，否则为 ./.yinsi/yinsi.db"
 TENANT_HELP = "租户标识；不指定则处理本库中的全部租户"
+T = TypeVar("T")
 
 #: Exit codes: 0 intact, 1 tampering or damage found, 2 the command could not run (database, key, input),
 #: 3 (``verify --strict``) nothing found wrong but not everything could be confirmed (no witness, …).
@@ -146,24 +162,31 @@ def _print_warnings(r: VerifyResult) -> None:
 
 @audit_app.command("show")
 def audit_show(
-    tenant: str | None = typer.Option(None, "--tenant", help=TENANT_HELP),
-    limit: int = typer.Option(20, "--limit", min=1, help="每个租户显示最新的若干条"),
+    tenant: str | None = typer.Option(None, "--tenant", help="租户标识；须为当前登录的工作人员所属租户（默认即该租户）"),
+    limit: int = typer.Option(20, "--limit", min=1, help="显示最新的若干条"),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
-    """显示审计记录（最新的若干条，按序号排列），供审计人员查阅。"""
+    """显示本租户的审计记录（最新的若干条，按序号排列）：须以可查阅审计日志的工作人员（审计员、安全负责人）登录。"""
+    principal = current_staff(url, tenant, as_json=as_json)
     with _audit_log(url) as audit:
-        tenants = [tenant] if tenant else [c.tenant for c in audit.chains()]
-        shown = {t: audit.tail(t, limit) for t in tenants}
+        shown = _as_staff(principal, as_json, lambda: actions.view_audit_log(
+            principal, StaffService(audit.session_factory, audit), audit, limit=limit))
     if as_json:
-        _print_json([e.to_dict() for t in tenants for e in shown[t]])
+        _print_json([e.to_dict() for e in shown])
         return
-    if not any(shown.values()):
-        console.print("没有审计记录。" if not tenant else f"租户 {escape(tenant)} 没有审计记录。", highlight=False)
+    if not shown:
+        console.print(f"租户 {escape(principal.tenant)} 没有审计记录。", highlight=False)
         return
-    for t in tenants:
-        if shown[t]:
-            console.print(_entries_table(t, shown[t]))
+    console.print(_entries_table(principal.tenant, shown))
+
+
+def _as_staff(principal: StaffPrincipal, as_json: bool, call: Callable[[], T]) -> T:
+    """Run a staff use case; a refusal (role, account) ends the command with exit 1 and its rule."""
+    try:
+        return call()
+    except AccessDenied as exc:
+        refuse(str(exc), as_json=as_json, rule=exc.rule)
 
 
 def _entries_table(tenant: str, entries: list[AuditEntry]) -> Table:
@@ -249,8 +272,7 @@ def audit_init(
 
 @audit_app.command("record")
 def audit_record(
-    tenant: str = typer.Option(..., "--tenant", help="租户标识"),
-    actor: str = typer.Option(..., "--actor", help="操作人（员工编号或 system）"),
+    tenant: str = typer.Option(..., "--tenant", help="租户标识（须为当前登录的工作人员所属租户）"),
     action: AuditAction = typer.Option(..., "--action", help="操作类型"),
     subject: str | None = typer.Option(None, "--subject", help="主体的假名化标识（不得为手机号等明文）"),
     item: list[str] = typer.Option([], "--item", help="个人信息项 ID（可重复），如 contact.mobile"),
@@ -259,19 +281,19 @@ def audit_record(
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
 ) -> None:
-    """手工追加一条审计记录（例如记录一次配置变更）。"""
-    try:
-        parsed = json.loads(details) if details else None
-    except json.JSONDecodeError as exc:
-        _error(f"--details 不是合法的 JSON：{exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+    """以当前登录的工作人员身份手工追加一条审计记录（例如记录一次配置变更）；操作人即登录的工作人员。"""
+    parsed = json_argument(details, "--details") if details else None
+    principal = current_staff(url, tenant, as_json=as_json)
     with _audit_log(url) as audit:
-        entry = audit.append(tenant, actor, action, target_subject=subject, items=item, reason=reason, details=parsed)
+        entry = _as_staff(principal, as_json, lambda: actions.record_audit_entry(
+            principal, StaffService(audit.session_factory, audit), audit, action, subject=subject, items=item,
+            reason=reason, details=parsed))
     if as_json:
         _print_json(entry.to_dict())
     else:
         console.print(f"[green]已记录[/green]租户 {escape(tenant)} 的第 {entry.seq} 条"
-                      f"（{action.label}，哈希 {entry.entry_hash[:12]}）", highlight=False)
+                      f"（{action.label}，操作人 {escape(principal.staff_id)}，哈希 {entry.entry_hash[:12]}）",
+                      highlight=False)
 
 
 @audit_app.command("chains")
@@ -300,16 +322,17 @@ def audit_chains(
 
 @audit_app.command("rotate-key")
 def audit_rotate_key(
-    actor: str = typer.Option(..., "--actor", help="操作人（员工编号）"),
     sign_alg: SignChoice = typer.Option(SignChoice.ED25519, "--sign", help="轮换哪种签名密钥"),
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
-    """轮换检查点签名密钥：新密钥为旧密钥背书，旧检查点仍可验证；轮换记入使用该算法的每条审计链。"""
+    """轮换检查点签名密钥：新密钥为旧密钥背书，旧检查点仍可验证；轮换以操作人 system 记入使用该算法的每条审计链。
+
+    这是运维命令，跨所有租户：其权限来自签名密钥（及主密钥）与数据库凭据，而不是工作人员角色。"""
     with _audit_log(url) as audit:
         old, new = audit.rotate_key(sign_alg.value)
         chains = [c.tenant for c in audit.chains() if c.sign_alg == sign_alg.value]
         for t in chains:
-            audit.append(t, actor, AuditAction.KEY_ROTATION, reason="轮换审计检查点签名密钥",
+            audit.append(t, SYSTEM_ACTOR, AuditAction.KEY_ROTATION, reason="轮换审计检查点签名密钥",
                          details={"algorithm": sign_alg.value, "old_key_id": old, "new_key_id": new})
     console.print(f"[green]已轮换[/green]{SignAlg(sign_alg.value).label} 签名密钥：{old} → {new}"
                   f"（已记入 {len(chains)} 条审计链；其他正在运行的进程重启后改用新密钥）", highlight=False)
