@@ -169,9 +169,10 @@ def request_submit(
         details["features"] = feature
     from yinsi.staff import actions
 
+    received_at = _received(received)
     with _staff_step(url, tenant, datamap) as (me, staff, svc):
         rid = actions.submit_request(me, staff, svc, subject, type_, subject_kind=kind, channel=channel,
-                                     requester=requester, details=details or None, received_at=_received(received))
+                                     requester=requester, details=details or None, received_at=received_at)
         v = svc.show(tenant, rid)
     if as_json:
         print(json.dumps(v.to_json(), ensure_ascii=False))
