@@ -125,14 +125,49 @@ def test_a_store_that_cannot_be_reached_is_named_in_chinese_with_a_non_zero_exit
     environ = {"YINSI_DATABASE_URL": e.url, "YINSI_DATAMAP": str(MAP), "YINSI_SMTP_PORT": "1",
                "YINSI_STORES": "app_db=postgresql+psycopg://nobody:secret@127.0.0.1:1/none,cache=redis://127.0.0.1:1/0"}
     runner = CliRunner()
-    for args in (["request", "submit", TENANT, str(e.agent), "copy"],
-                 ["request", "verify", TENANT, unverified, "--send", "sms"],
-                 ["request", "run", TENANT, rid]):
+    with RightsService(e.url, datamaps={TENANT: e.dm}, store_urls={"app_db": "postgresql+psycopg://nobody:secret@"
+                                                                   "127.0.0.1:1/none"}, channels={}) as svc, \
+            pytest.raises(RequestError, match="无法连接存储 app_db（微聊客业务库）"):
+        svc.submit(TENANT, str(e.agent), RequestType.COPY)  # intake looks for the subject's row
+    for args in (["request", "verify", TENANT, unverified, "--send", "sms"],):
         out = runner.invoke(app, args, env=environ)
         text_out = out.output
         assert out.exit_code == 1, (args, text_out)
         assert "无法连接存储 app_db（微聊客业务库）" in text_out, text_out
         assert "Traceback" not in text_out and "secret" not in text_out and str(e.phones[e.agent]) not in text_out
-    with e.service() as svc:
+    down = {"app_db": "postgresql+psycopg://nobody:secret@127.0.0.1:1/none", "cache": "redis://127.0.0.1:1/0"}
+    with RightsService(e.url, datamaps={TENANT: e.dm}, store_urls=down, channels={}) as svc:
+        with pytest.raises(RequestError, match="无法连接存储 app_db（微聊客业务库）") as failed:
+            svc.run(TENANT, rid)
         view = svc.show(TENANT, rid)
+    assert "secret" not in str(failed.value)
     assert view.state is State.ERROR and "无法连接存储 app_db" in str(view.result)
+
+
+def test_a_hold_counts_from_each_rows_own_date(env: Env) -> None:
+    """orders held 3 years from created_at (the map's legal_hold.date_column): an order past its hold is
+    deleted at erasure, a recent one goes to the vault until its own date + 1095 days."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from yinsi.datamap_io import parse_datamap, with_key_prefixes
+
+    e = env
+    raw = MAP.read_text(encoding="utf-8").replace(
+        "          min_days: 1095\n", "          min_days: 1095\n          date_column: created_at\n", 1)
+    dm = with_key_prefixes(parse_datamap(raw, str(MAP)).datamap, {"cache": e.prefix})
+    orders = _orders(e)
+    assert len(orders) >= 2
+    old, recent = orders[0]["id"], orders[1]["id"]
+    recent_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(days=400)
+    with e.engine.begin() as conn:
+        conn.execute(text("UPDATE orders SET created_at = :t WHERE agent_id = :a"),
+                     {"t": datetime(2020, 1, 2, 10, 0), "a": e.agent})
+        conn.execute(text("UPDATE orders SET created_at = :t WHERE id = :o"), {"t": recent_at, "o": recent})
+    with RightsService(e.url, datamaps={TENANT: dm}, store_urls=e.urls, channels={}) as svc:
+        rid = _verified(svc, str(e.agent), RequestType.DELETION, details={"ground": "consent_withdrawn"})
+        assert svc.run(TENANT, rid) is State.WAITING_MANUAL  # automatic locations erased and read back
+        held = [h for h in svc.holds(TENANT, rid) if h.location.startswith("app_db.orders")]
+    assert _orders(e) == []  # none left in the app
+    assert [(h.source_key, h.hold_until) for h in held] == [(f"orders:id={recent}",
+                                                             recent_at.date() + timedelta(days=1095))]
+    assert all(h.source_key != f"orders:id={old}" for h in held) and held[0].hold_until > date.today()

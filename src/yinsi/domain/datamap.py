@@ -89,6 +89,9 @@ class LegalHold(_Model):
     basis: str | None = Field(default=None, description="the law and article, e.g. 电子商务法第三十一条")
     rule: str | None = Field(default=None, description="the RULES.md rule id, e.g. T2")
     min_days: int | None = Field(default=None, ge=1)
+    date_column: str | None = Field(
+        default=None, description="SQL: the row's own date the period counts from (paid_at, a log's time); "
+                                  "default: the day of the erasure")
 
 
 class Retention(_Model):
@@ -629,21 +632,27 @@ def _bad_action(action: EraseAction, allowed: Iterable[EraseAction], where: str)
 
 
 def _check_hold(action: EraseAction | None, hold: LegalHold | None, inherited: LegalHold | None, loc: Loc,
-                err: Err) -> None:
-    """``keep_legal_hold`` needs a hold with a basis and a period (min_days or a RULES.md rule)."""
+                err: Err, columns: Mapping[str, Column] | None = None) -> None:
+    """``keep_legal_hold`` needs a hold with a basis and a period (min_days or a RULES.md rule); a date
+    column only in SQL tables (``columns``: the table's), and one of the table's columns."""
     if hold is not None:
-        _check_hold_fields(hold, (*loc, "legal_hold"), err)
+        _check_hold_fields(hold, (*loc, "legal_hold"), err, columns)
     if action is EraseAction.KEEP_LEGAL_HOLD and hold is None and inherited is None:
         err((*loc, "erase"), "法定保存（keep_legal_hold）必须给出 legal_hold：依据（basis）与保存期限（min_days 或 rule）")
 
 
-def _check_hold_fields(hold: LegalHold, loc: Loc, err: Err) -> None:
+def _check_hold_fields(hold: LegalHold, loc: Loc, err: Err, columns: Mapping[str, Column] | None = None) -> None:
     if not (hold.basis or "").strip():
         err(loc, "法定保存缺少依据（basis）：写明法律条款，例如“电子商务法第三十一条”")
     if hold.min_days is None and hold.rule is None:
         err(loc, "法定保存缺少期限：给出 min_days 或 RULES.md 规则编号（rule，例如 T2）")
     if hold.rule is not None and not _RULE_ID.match(hold.rule):
         err((*loc, "rule"), f"规则编号 {hold.rule!r} 不是 RULES.md 的编号格式（例如 T2）")
+    if hold.date_column is not None:
+        if columns is None:
+            err((*loc, "date_column"), "只有 SQL 表的法定保存可以按行的日期列（date_column）起算")
+        elif hold.date_column not in columns:
+            err((*loc, "date_column"), f"法定保存的起算日期列 {hold.date_column} 不在该表的列映射中")
 
 
 def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: Mapping[str, Subject],
@@ -662,7 +671,7 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
     if table.erase is None:
         err((*tloc, "erase"), f"表 {tname} 缺少行级删除动作（erase：delete_row、keep_row 或 keep_legal_hold）")
     if table.legal_hold is not None:
-        _check_hold_fields(table.legal_hold, (*tloc, "legal_hold"), err)
+        _check_hold_fields(table.legal_hold, (*tloc, "legal_hold"), err, table.columns)
     if table.erase is RowAction.KEEP_LEGAL_HOLD and table.legal_hold is None:
         err((*tloc, "erase"), f"表 {tname} 整行法定保存，必须给出 legal_hold：依据（basis）与保存期限")
     if table.retention is not None and table.retention.time_column not in table.columns:
@@ -712,7 +721,7 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
             err((*cloc, "erase"), f"表 {tname} 按行删除（delete_row），列 {cname} 不能另设 {action.value}")
         if action is EraseAction.DELETE_ROW and table.erase is not RowAction.DELETE_ROW:
             err((*cloc, "erase"), f"列 {cname} 要求删除整行，但表 {tname} 的行级动作是 {table.erase}")
-        _check_hold(action, col.legal_hold, table.legal_hold, cloc, err)
+        _check_hold(action, col.legal_hold, table.legal_hold, cloc, err, table.columns)
     if table.columns and not has_pi:
         err((*tloc, "columns"), f"表 {tname} 没有任何个人信息列：请把整表标记为 not_pi 并说明理由")
 

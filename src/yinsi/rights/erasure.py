@@ -228,7 +228,8 @@ def execute(ctx: RightsContext, job: Job, op: Operation, conn: Any, subj: Subjec
         return {"affected": res.affected, "detail": res.detail, "captured": res.affected}
     captured = 0
     if op.holds:
-        rows = conn.read(loc, job.subject, whole=op.action == "hold")
+        dated = loc.legal_hold is not None and loc.legal_hold.date_column is not None
+        rows = conn.read(loc, job.subject, whole=op.action == "hold" or dated)
         captured = hold(ctx, job, op, rows)
     result = conn.erase(loc, job.subject)
     out: dict[str, Any] = {"affected": result.affected, "detail": result.detail}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -31,11 +31,16 @@ class HoldView:
 
 def hold(ctx: RightsContext, job: Job, op: Operation, rows: Sequence[Any]) -> int:
     """Move held rows into the encrypted legal-hold vault (T3) before they leave the live store;
-    idempotent per row. Returns how many rows the vault holds for this operation."""
+    idempotent per row. Returns how many rows the vault holds for this operation.
+
+    With the hold's ``date_column`` each row is held until *its* date + the period: a row past that is not
+    kept (its deletion goes ahead), and for a column-level hold only the column and the date are kept.
+    Without it, or for a row without a date, the period counts from today (never shorter than the law)."""
     loc = op.first
     legal = loc.legal_hold
     days = legal.min_days if legal is not None and legal.min_days else 3 * 365
-    until = ctx.clock().astimezone(BEIJING).date() + timedelta(days=days)
+    today = ctx.clock().astimezone(BEIJING).date()
+    dated = legal.date_column if legal is not None else None
     basis = (legal.basis if legal is not None and legal.basis else "法律法规要求保存")[:500]
     cipher = ctx.cipher(job.tenant)
     with ctx.tx() as s:
@@ -45,12 +50,35 @@ def hold(ctx: RightsContext, job: Job, op: Operation, rows: Sequence[Any]) -> in
         for r in rows:
             if r.key in have:
                 continue
+            if op.action == "hold_column" and r.values.get(str(loc.column)) is None:
+                continue  # a whole-row read (for the date): rows without a value hold nothing
+            since = row_date(r.values.get(dated)) if dated else None
+            until = (since or today) + timedelta(days=days)
+            if until < today:
+                continue  # the hold of this row has ended: nothing to keep
+            values = r.values
+            if dated and op.action == "hold_column":
+                values = {k: v for k, v in r.values.items() if k in {str(loc.column), dated}}
             s.add(LegalHoldRecord(
                 tenant_id=job.tenant, request_id=job.request_id, location_id=op.key, source_key=r.key[:500],
-                basis=basis, payload_encrypted=cipher.encrypt_text(HOLD_FIELD, dumps(r.values)),
+                basis=basis, payload_encrypted=cipher.encrypt_text(HOLD_FIELD, dumps(values)),
                 hold_until=until, created_at=ctx.clock()))
             have.add(r.key)
     return len(have)
+
+
+def row_date(value: Any) -> date | None:
+    """A row's date column as a day (Beijing, for an aware time; a naive time as stored); None if empty."""
+    if isinstance(value, datetime):
+        return (value.astimezone(BEIJING) if value.tzinfo is not None else value).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
 
 
 def hold_count(ctx: RightsContext, job: Job) -> int:
