@@ -403,7 +403,7 @@ def _cli_env(e: Env, tmp: Path) -> dict[str, str]:
                       encoding="utf-8")
     env = dict(os.environ)
     env.update({"YINSI_DATABASE_URL": e.url, "YINSI_DATAMAP": str(mapped), "WEILIAOKE_DATABASE_URL": e.url,
-                "WEILIAOKE_REDIS_URL": REDIS_URL, "YINSI_STEP_DELAY": "0.25", "YINSI_SMTP_PORT": "1"})
+                "WEILIAOKE_REDIS_URL": REDIS_URL, "YINSI_STEP_DELAY": "0.5", "YINSI_SMTP_PORT": "1"})
     return env
 
 
@@ -425,15 +425,21 @@ def test_killing_a_cancellation_mid_way_and_running_again_finishes_it_exactly_on
     cmd = [str(Path(sys.executable).with_name("yinsi")), "request", "run", TENANT, rid]
     proc = subprocess.Popen(cmd, env=_cli_env(e, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _done_steps(e, rid) < 8 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        out, err = proc.communicate()
-        raise AssertionError(f"finished before the kill after {_done_steps(e, rid)} steps: {out.decode()[-3000:]}"
-                             f" {err.decode()[-2000:]}")
-    # a second run while the first is alive is refused: they would race
+
+    def wait_for(steps: int) -> None:
+        while _done_steps(e, rid) < steps and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"finished before the kill after {_done_steps(e, rid)} steps: {out.decode()[-3000:]}"
+                                 f" {err.decode()[-2000:]}")
+
+    # a second run while the first is alive is refused: they would race (checked early, so that opening a
+    # service on a loaded machine does not let the first run get past the point where it is killed)
+    wait_for(1)
     with e.service() as svc, pytest.raises(RequestError, match="另一进程"):
         svc.run(TENANT, rid)
+    wait_for(8)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     done_at_kill = _done_steps(e, rid)
