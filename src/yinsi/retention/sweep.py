@@ -72,17 +72,21 @@ def sweep_table(dm: DataMap, url: str, rule: TableRule, now: datetime, *, dry_ru
     past = dated <= _at(dated, rule.cutoff(now))
     name = f"{rule.store}.{rule.table}"
     with engine.connect() as conn:
-        n_past = conn.execute(select(func.count()).select_from(t).where(past)).scalar_one()
         n_expired = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
-    held = n_past - n_expired if rule.action == "delete" else 0
     if dry_run:
+        with engine.connect() as conn:
+            n_past = conn.execute(select(func.count()).select_from(t).where(past)).scalar_one()
+        held = n_past - n_expired if rule.action == "delete" else 0
         return TableSweep(rule.store, rule.table, rule.action, 0, held, rule.hold_rule, rule.hold_basis,
                           n_expired, True)
     removed = 0
-    while rule.action == "delete" and len(pk) == 1:
-        # one statement per batch: the database picks the keys and deletes them (no round trip of keys)
+    while rule.action == "delete" and len(pk) == 1 and n_expired:
+        # one statement per batch: the database picks the keys and deletes them (no round trip of keys);
+        # when all the expired rows fit in one batch, a plain DELETE … WHERE
         with engine.begin() as conn:
-            if engine.dialect.name in ("mysql", "mariadb"):
+            if n_expired <= batch and not removed:
+                stmt = delete(t).where(where)
+            elif engine.dialect.name in ("mysql", "mariadb"):
                 stmt = delete(t).where(where).with_dialect_options(mysql_limit=batch)
             else:
                 stmt = delete(t).where(pk[0].in_(select(pk[0]).where(where).limit(batch).scalar_subquery()))
@@ -107,6 +111,8 @@ def sweep_table(dm: DataMap, url: str, rule: TableRule, now: datetime, *, dry_ru
             progress(name, len(keys))
     with engine.connect() as conn:
         remaining = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+        # after the sweep, the rows still past their period are the ones a hold keeps
+        held = conn.execute(select(func.count()).select_from(t).where(past)).scalar_one() if rule.action == "delete" else 0
     if remaining:
         raise SweepIncomplete(f"{name} 清理后仍有 {remaining} 行过期数据")
     return TableSweep(rule.store, rule.table, rule.action, removed, held, rule.hold_rule, rule.hold_basis, 0, False)
