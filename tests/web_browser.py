@@ -43,6 +43,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"浏览器测试跳过：{reason}（运行 scripts/setup 安装 Debian 的 chromium 与 fonts-noto-cjk）")
 
 
+#: One Playwright and one browser per test process: every module that imports the fixture gets its own
+#: session-scoped copy of it, and a second ``sync_playwright()`` started while the first runs fails
+#: ("Sync API inside the asyncio loop"). The copies share this and the last to finish closes it.
+_shared: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """Debian's chromium under Playwright."""
@@ -52,12 +58,18 @@ def chromium() -> Iterator[Any]:
         _unavailable("未安装 playwright（pip install -e '.[dev]'）")
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} 不存在")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    if _shared["users"] == 0:
+        pw = sync_playwright().start()
+        _shared["pw"] = pw
+        _shared["browser"] = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    _shared["users"] += 1
+    try:
+        yield _shared["browser"]
+    finally:
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared.pop("browser").close()
+            _shared.pop("pw").stop()
 
 
 @dataclass
