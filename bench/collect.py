@@ -20,6 +20,11 @@ COMMANDS = {
     "rights": "bash bench/peers/setup_fides.sh && .venv/bin/python bench/rights/run.py --app-url "
               "postgresql+psycopg://postgres@127.0.0.1:5432/wlk_bench --access 200 --erasure 200 --queued 1000 "
               "--workers 2 --fides --fides-n 30 --fides-queued 50",
+    "analyzer": ".venv/bin/python bench/analyzer/seeds.py; .venv/bin/python bench/analyzer/fetch_capp130.py && "
+                ".venv/bin/python bench/analyzer/capp130_topics.py && .venv/bin/python bench/analyzer/capp130_speed.py",
+    "cli": ".venv/bin/python bench/cli/run.py",
+    "web": ".venv/bin/python bench/web/run.py",
+    "retention": ".venv/bin/python bench/retention/run.py",
 }
 
 
