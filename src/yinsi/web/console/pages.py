@@ -60,6 +60,7 @@ SECTIONS: list[tuple[str, str, str, StaffAction | None]] = [
     ("/console/alerts", "异常告警", "异常登录、批量注册", A.VIEW_ALERTS),
     ("/console/app-keys", "应用密钥", "创建、轮换、吊销", A.CONFIGURE),
     ("/console/policies", "隐私政策", "版本、检查结果、差异、发布", None),
+    ("/console/analyze", "政策文本检查", "上传政策文本，在原文中标出问题", A.CONFIGURE),
 ]
 
 SCOPE_ZH: dict[str, str] = {
@@ -727,3 +728,30 @@ def policy_version(request: Request, label: str) -> Response:
             return page(request, c, "error.html", code, title="没有该版本", message=message)
         return page(request, c, "policy.html", title=f"版本 {archived.version.label}", v=archived, findings=findings)
     return _guard(request, show)
+
+
+# --- analysing an uploaded policy text (nothing of it is stored or logged) ----------------------------------------------
+@router.get("/analyze")
+def analyze_form(request: Request) -> Response:
+    return _guard(request, lambda: page(request, _ctx(request, A.CONFIGURE), "analyze.html", title="政策文本检查",
+                                        result=None))
+
+
+@router.post("/analyze")
+async def analyze_upload(request: Request) -> Response:
+    from yinsi.analyze.highlight import segments
+    from yinsi.analyze.service import MAX_UPLOAD
+    from yinsi.analyze.service import analyze_upload as analyze
+
+    def act(request: Request, form: Form) -> Response:
+        c = _ctx(request, A.CONFIGURE)
+        upload = form.data.get("policy")
+        name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
+        with _refusals() as err:
+            result = analyze(form.files.get("policy") or b"", name)
+        if err:
+            code, message = err[0]
+            return page(request, c, "analyze.html", code, title="政策文本检查", result=None, error=message)
+        return page(request, c, "analyze.html", title="政策文本检查", result=result,
+                    segments=segments(result.text, result.findings))
+    return await _post(request, act, files={"policy": MAX_UPLOAD})
