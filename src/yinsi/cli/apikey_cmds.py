@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.apps import app, console, err_console, json_option, tenant_argument, url_option
 from yinsi.cli.errors import db_error_message, redact
 
 apikey_app = typer.Typer(help="应用 API 密钥：创建、列出、轮换、吊销（仅管理员）。", no_args_is_help=True)
@@ -27,8 +27,6 @@ applink_app = typer.Typer(help="应用跳转登录（deep link）的签名密钥
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(applink_app, name="applink")
 
-URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DATABASE_URL，否则为 ./.yinsi/yinsi.db"
-JSON_HELP = "以 JSON 输出"
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
 BEIJING = timezone(timedelta(hours=8), "北京时间")
@@ -87,16 +85,6 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)])
 
 
-def _url_option() -> Any:
-    return typer.Option(None, "--url", help=URL_HELP)
-
-
-def _json_option() -> Any:
-    return typer.Option(False, "--json", help=JSON_HELP)
-
-
-def _tenant_argument() -> Any:
-    return typer.Argument(..., help="租户标识")
 
 
 def _show_token(key_id: str, token: str, verb: str) -> None:
@@ -110,12 +98,12 @@ def _show_token(key_id: str, token: str, verb: str) -> None:
 
 @apikey_app.command("create")
 def apikey_create(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     name: str = typer.Option(..., "--name", help="密钥名称（例如：后端服务 prod）"),
     scope: list[str] = typer.Option([], "--scope", help="权限范围（可重复）：gate、consent、permissions、subjects、"
                                     "requests、records"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """创建 API 密钥（仅管理员）；密钥只显示一次。"""
     from yinsi.auth.apikeys import ApiKeyService
@@ -131,8 +119,8 @@ def apikey_create(
 
 
 @apikey_app.command("list")
-def apikey_list(tenant: str = _tenant_argument(), url: str | None = _url_option(),
-                as_json: bool = _json_option()) -> None:
+def apikey_list(tenant: str = tenant_argument(), url: str | None = url_option(),
+                as_json: bool = json_option()) -> None:
     """列出租户的 API 密钥（不含密钥本身）。"""
     from yinsi.auth.apikeys import ApiKeyService
 
@@ -155,11 +143,11 @@ def apikey_list(tenant: str = _tenant_argument(), url: str | None = _url_option(
 
 @apikey_app.command("rotate")
 def apikey_rotate(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     key_id: str = typer.Argument(..., help="密钥编号"),
     grace: str = typer.Option("0s", "--grace", help="旧密钥继续有效的宽限期（例如 10m，最长 24h；默认立即失效）"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """轮换 API 密钥：生成新密钥（只显示一次），旧密钥立即或在宽限期后失效。"""
     from yinsi.auth.apikeys import ApiKeyService
@@ -176,8 +164,8 @@ def apikey_rotate(
 
 
 @apikey_app.command("revoke")
-def apikey_revoke(tenant: str = _tenant_argument(), key_id: str = typer.Argument(..., help="密钥编号"),
-                  url: str | None = _url_option(), as_json: bool = _json_option()) -> None:
+def apikey_revoke(tenant: str = tenant_argument(), key_id: str = typer.Argument(..., help="密钥编号"),
+                  url: str | None = url_option(), as_json: bool = json_option()) -> None:
     """吊销 API 密钥（不可恢复；其他服务进程在 5 秒内停止接受）。"""
     from yinsi.auth.apikeys import ApiKeyService
 
@@ -204,13 +192,13 @@ def _print_link(info: dict[str, Any]) -> None:
 
 @applink_app.command("set")
 def applink_set(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     generate_hs256: bool = typer.Option(False, "--generate-hs256", help="由 Yinsi 生成 HS256 共享密钥（只显示一次）"),
     public_key: Path | None = typer.Option(None, "--public-key", help="应用的公钥文件（PEM 或 JWK；ES256 或 EdDSA）",
                                            exists=True, dir_okay=False, readable=True),
     issuer: str | None = typer.Option(None, "--issuer", help="令牌的 iss（默认为租户标识）"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """设置应用签发跳转登录令牌所用的密钥（替换原有密钥）。"""
     from yinsi.auth.applinks import AppLinkService
@@ -235,8 +223,8 @@ def applink_set(
 
 
 @applink_app.command("show")
-def applink_show(tenant: str = _tenant_argument(), url: str | None = _url_option(),
-                 as_json: bool = _json_option()) -> None:
+def applink_show(tenant: str = tenant_argument(), url: str | None = url_option(),
+                 as_json: bool = json_option()) -> None:
     """查看租户的跳转登录密钥（不显示共享密钥）。"""
     from yinsi.auth.applinks import AppLinkService
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -42,3 +43,20 @@ def exit_on(*cases: ErrorCase) -> Iterator[None]:
                 err_console.print(f"[red]{label}[/red]：{escape(redact(str(exc)))}", highlight=False)
                 raise typer.Exit(code) from None
         raise
+
+
+# --- options shared by several command modules (a fresh Typer parameter for each use) -------------------
+URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DATABASE_URL，否则为 ./.yinsi/yinsi.db"
+JSON_HELP = "以 JSON 输出"
+
+
+def url_option() -> Any:
+    return typer.Option(None, "--url", help=URL_HELP)
+
+
+def json_option() -> Any:
+    return typer.Option(False, "--json", help=JSON_HELP)
+
+
+def tenant_argument() -> Any:
+    return typer.Argument(..., help="租户标识")

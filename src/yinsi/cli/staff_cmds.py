@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from yinsi.audit import AuditError, AuditLog
 from yinsi.auth.principals import AuthError, StaffPrincipal
-from yinsi.cli.apps import app, console, err_console
+from yinsi.cli.apps import app, console, err_console, json_option, tenant_argument, url_option
 from yinsi.cli.db_cmds import BEIJING
 from yinsi.cli.errors import db_error_message, redact
 from yinsi.cli.identity import current_staff
@@ -54,8 +54,6 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(alerts_app, name="alerts")
 staff_app.add_typer(token_app, name="token")
 
-URL_HELP = "数据库地址（SQLAlchemy URL）；默认取环境变量 YINSI_DATABASE_URL，否则为 ./.yinsi/yinsi.db"
-JSON_HELP = "以 JSON 输出"
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
 
@@ -63,16 +61,6 @@ EXIT_ERROR = 2
 # --- options shared by several commands (a fresh Typer parameter for each use) ---------------------
 
 
-def _url_option() -> Any:
-    return typer.Option(None, "--url", help=URL_HELP)
-
-
-def _json_option() -> Any:
-    return typer.Option(False, "--json", help=JSON_HELP)
-
-
-def _tenant_argument() -> Any:
-    return typer.Argument(..., help="租户标识")
 
 
 def _check_tenant_option() -> Any:
@@ -219,13 +207,13 @@ def _emit_account(member: StaffMember, secret: str, verb: str, as_json: bool) ->
 
 @staff_app.command("bootstrap")
 def staff_bootstrap(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     staff_id: str = typer.Argument(..., help="首位管理员的工作人员标识（字母、数字或 _ . @ -）"),
     name: str = typer.Option(..., "--name", help="姓名"),
     contact: str | None = typer.Option(None, "--contact", help="手机号码或电子邮箱（只保存盲索引，用于识别同一人的多个账号）"),
     password_stdin: bool = _password_stdin_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """创建租户的首位管理员（只能一次）：设置口令，显示动态验证码密钥。此后由管理员登录后添加其他人员。"""
     from yinsi.auth.staff import StaffAuthService
@@ -241,7 +229,7 @@ def staff_bootstrap(
 
 @staff_app.command("add")
 def staff_add(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     staff_id: str = typer.Argument(..., help="工作人员标识（字母、数字或 _ . @ -）"),
     name: str = typer.Option(..., "--name", help="姓名"),
     role: list[str] = typer.Option([], "--role", help="角色（可重复）：privacy_officer、customer_service、"
@@ -249,8 +237,8 @@ def staff_add(
     person: str | None = typer.Option(None, "--person", help="此账号所属人员的编号（同一人的另一个账号，见 staff list）"),
     contact: str | None = typer.Option(None, "--contact", help="手机号码或电子邮箱（只保存盲索引；相同联系方式即同一人）"),
     password_stdin: bool = _password_stdin_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """添加工作人员账号（须由登录的管理员执行）：设置初始口令，显示其动态验证码密钥（只显示一次）。"""
     from yinsi.auth.staff import StaffAuthService
@@ -268,8 +256,8 @@ def staff_add(
 def staff_password(
     password_stdin: bool = typer.Option(False, "--password-stdin",
                                         help="从标准输入读取两行：原口令、新口令"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """修改本人的口令（须输入原口令）；本账号的其他会话随即失效。"""
     from yinsi.auth.staff import StaffAuthService
@@ -288,12 +276,12 @@ def staff_password(
 
 @staff_app.command("reset-password")
 def staff_reset_password(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     staff_id: str = _staff_id_argument(),
     new_totp: bool = typer.Option(False, "--new-totp", help="同时生成新的动态验证码密钥（如认证器丢失）"),
     password_stdin: bool = _password_stdin_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """管理员重置另一名工作人员的口令（解除锁定，结束其全部会话）。"""
     from yinsi.auth.staff import StaffAuthService
@@ -313,9 +301,9 @@ def staff_reset_password(
 
 @staff_app.command("list")
 def staff_list(
-    tenant: str = _tenant_argument(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    tenant: str = tenant_argument(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """列出租户的工作人员与角色（须以该租户的工作人员登录）。"""
     me = _me(url, tenant, as_json)
@@ -345,11 +333,11 @@ def _role_command(name: str, doc: str, verb: str, change: _RoleChange) -> Callab
     """``staff grant`` and ``staff revoke``: the same arguments, a different change of roles."""
 
     def command(
-        tenant: str = _tenant_argument(),
+        tenant: str = tenant_argument(),
         staff_id: str = _staff_id_argument(),
         role: str = _role_argument(),
-        url: str | None = _url_option(),
-        as_json: bool = _json_option(),
+        url: str | None = url_option(),
+        as_json: bool = json_option(),
     ) -> None:
         me = _me(url, tenant, as_json)
         with _friendly(as_json), _services(url, keys=False) as ctx:
@@ -368,10 +356,10 @@ staff_revoke = _role_command("revoke", "收回角色。", "已收回", actions.r
 
 @staff_app.command("deactivate")
 def staff_deactivate(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     staff_id: str = _staff_id_argument(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """停用工作人员：此后其一切操作与登录都被拒绝。"""
     me = _me(url, tenant, as_json)
@@ -381,7 +369,7 @@ def staff_deactivate(
 
 
 @staff_app.command("rights")
-def staff_rights(as_json: bool = _json_option()) -> None:
+def staff_rights(as_json: bool = json_option()) -> None:
     """显示各角色的权限矩阵（最小权限，S3）。"""
     if as_json:
         _print_json({r.value: sorted(a.value for a in RIGHTS[r]) for r in Role})
@@ -400,11 +388,11 @@ def staff_rights(as_json: bool = _json_option()) -> None:
 
 @staff_app.command("view")
 def staff_view(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     subject: str = typer.Argument(..., help="主体标识（应用的用户 ID）"),
     reason: str | None = typer.Option(None, "--reason", help="查看事由（记入审计日志）"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """查看一个人的个人信息（默认掩码），并记入审计日志。"""
     me = _me(url, tenant, as_json)
@@ -441,12 +429,12 @@ def staff_view(
 
 @staff_app.command("unmask")
 def staff_unmask(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     subject: str = typer.Argument(..., help="主体标识"),
     item: str = typer.Argument(..., help="信息项：mobile_phone、id_card、email、bank_card、passport、birth_date"),
     reason: str = typer.Option("", "--reason", help="事由（必填，记入审计日志）"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """查看一项未掩码的个人信息：仅个人信息保护负责人，须说明事由，记入审计日志。"""
     me = _me(url, tenant, as_json)
@@ -480,14 +468,14 @@ def _emit_request(req: AccessRequest, verb: str, as_json: bool) -> None:
 
 @staff_app.command("request-export")
 def staff_request_export(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     subjects: list[str] = typer.Argument(None, help="主体标识；配合 --all 时省略"),
     all_subjects: bool = typer.Option(False, "--all", help="导出租户的全部主体"),
     reason: str = typer.Option("", "--reason", help="事由（必填）"),
     item: list[str] = typer.Option([], "--item", help="信息项（可重复）；默认全部"),
     unmasked: bool = typer.Option(False, "--unmasked", help="申请导出未掩码的数据"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """申请批量导出；须由另一人（另一名个人信息保护负责人）审批（yinsi staff approve）后，由申请人执行导出。"""
     me = _me(url, tenant, as_json)
@@ -502,11 +490,11 @@ def staff_request_export(
 
 @staff_app.command("request-minor-access")
 def staff_request_minor_access(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     subject: str = typer.Argument(..., help="未成年人的主体标识"),
     reason: str = typer.Option("", "--reason", help="事由（必填）"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """申请访问未成年人的个人信息（S6）；须由另一名个人信息保护负责人审批。"""
     me = _me(url, tenant, as_json)
@@ -517,10 +505,10 @@ def staff_request_minor_access(
 
 @staff_app.command("requests")
 def staff_requests(
-    tenant: str = _tenant_argument(),
+    tenant: str = tenant_argument(),
     status: str | None = typer.Option(None, "--status", help="pending、approved、rejected、used、expired"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """列出审批申请：个人信息保护负责人看到全部，其他人员只看到本人的申请。"""
     me = _me(url, tenant, as_json)
@@ -544,8 +532,8 @@ def staff_approve(
     note: str | None = typer.Option(None, "--note", help="审批意见"),
     masked_only: bool = typer.Option(False, "--masked-only", help="只批准掩码导出"),
     tenant: str | None = _check_tenant_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """批准申请：申请人本人（包括其本人的其他账号）不能审批。"""
     me = _me(url, tenant, as_json)
@@ -559,8 +547,8 @@ def staff_reject(
     request_id: str = _request_id_argument(),
     note: str | None = typer.Option(None, "--note", help="驳回理由"),
     tenant: str | None = _check_tenant_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """驳回申请。"""
     me = _me(url, tenant, as_json)
@@ -576,8 +564,8 @@ def staff_export(
     fmt: str | None = typer.Option(None, "--format", help="csv 或 json；默认按文件扩展名"),
     force: bool = typer.Option(False, "--force", help="覆盖已存在的文件"),
     tenant: str | None = _check_tenant_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """执行已批准的批量导出（每个审批只能导出一次），记入审计日志。"""
     me = _me(url, tenant, as_json)
@@ -605,7 +593,7 @@ def _rules(rules_file: Path | None, overrides: list[str]) -> tuple[RateRule, ...
 def alerts_rules(
     rules_file: Path | None = _rules_file_option(),
     rule: list[str] = _rule_overrides_option(),
-    as_json: bool = _json_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """显示生效的频率规则（默认规则，或按规则文件与 --rule 调整后的）。"""
     with _friendly(as_json):
@@ -627,8 +615,8 @@ def alerts_ingest(
     tenant: str | None = typer.Option(None, "--tenant", help="租户标识；省略时取每行的 tenant 字段"),
     rules_file: Path | None = _rules_file_option(),
     rule: list[str] = _rule_overrides_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """导入应用的登录与注册事件并按规则生成告警。账号、设备、IP 以假名存储，从不明文保存。"""
     with _friendly(as_json):
@@ -676,8 +664,8 @@ def alerts_list(
     tenant: str | None = typer.Option(None, "--tenant", help="租户标识（默认为登录的租户）"),
     status: str = typer.Option("open", "--status", help="open、acknowledged 或 all"),
     limit: int = typer.Option(100, "--limit", min=1, help="最多显示的条数"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """列出告警（最新在前）；仅安全负责人可查看。"""
     me = _me(url, tenant, as_json)
@@ -710,8 +698,8 @@ def alerts_ack(
     alert_id: int = typer.Argument(..., help="告警编号"),
     note: str | None = typer.Option(None, "--note", help="处理备注"),
     tenant: str | None = _check_tenant_option(),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """确认告警（记入审计日志）；仅安全负责人。"""
     me = _me(url, tenant, as_json)
@@ -740,8 +728,8 @@ def _ttl(text: str) -> timedelta:
 def token_create(
     name: str = typer.Option(..., "--name", help="令牌名称（用途，例如“工单系统”）"),
     ttl: str = typer.Option("30d", "--ttl", help="有效期：数字加 d、h 或 m，最长 90d"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """创建工作人员 API 令牌（以本人身份调用 API 或命令行，YINSI_STAFF_TOKEN）；令牌只显示这一次。"""
     from yinsi.auth.staff import StaffAuthService
@@ -759,7 +747,7 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(url: str | None = _url_option(), as_json: bool = _json_option()) -> None:
+def token_list(url: str | None = url_option(), as_json: bool = json_option()) -> None:
     """列出本人的 API 令牌（管理员看到本租户全部）；不显示令牌本身。"""
     from yinsi.auth.staff import StaffAuthService
 
@@ -783,8 +771,8 @@ def token_list(url: str | None = _url_option(), as_json: bool = _json_option()) 
 @token_app.command("revoke")
 def token_revoke(
     token_id: str = typer.Argument(..., help="令牌编号（tok_…，见 staff token list）"),
-    url: str | None = _url_option(),
-    as_json: bool = _json_option(),
+    url: str | None = url_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """吊销 API 令牌（本人的；管理员可吊销本租户任何令牌）。"""
     from yinsi.auth.staff import StaffAuthService
