@@ -55,6 +55,7 @@ class EraseAction(StrEnum):
     KEEP_LEGAL_HOLD = "keep_legal_hold"  # kept for a statutory minimum, isolated (T3), then swept
     DELETE_KEY = "delete_key"  # Redis: the key is deleted
     DELETE = "delete"  # manual: a person deletes the record and confirms
+    REDACT = "redact"  # SQL free text: the person's identifiers are replaced inside the text, the rest stays
 
 
 class RowAction(StrEnum):
@@ -68,6 +69,7 @@ class RowAction(StrEnum):
 ERASE_ZH: dict[str, str] = {
     "delete_row": "删除整行", "null": "置空", "pseudonymise": "假名化", "keep_legal_hold": "法定保存（隔离）",
     "delete_key": "删除键", "delete": "人工删除", "keep_row": "保留行、按列处理",
+    "redact": "文本内遮盖",
 }
 
 COLUMN_ACTIONS = frozenset({EraseAction.DELETE_ROW, EraseAction.NULL, EraseAction.PSEUDONYMISE,
@@ -110,6 +112,12 @@ class Column(_Model):
     legal_hold: LegalHold | None = None
     not_pi: bool = False
     why: str | None = None
+    free_text: bool = Field(
+        default=False, description="free text that may mention any person (ticket descriptions, remarks): erasure "
+                                   "redacts the person's identifiers inside the text in every row of the column")
+    historical: bool = Field(
+        default=False, description="a record of the past (the number a call came from): correction leaves it "
+                                   "unless the person asks for it explicitly")
 
 
 class Reach(_Model):
@@ -129,6 +137,9 @@ class Table(_Model):
     legal_hold: LegalHold | None = None
     retention: Retention | None = None
     columns: dict[str, Column] = Field(default_factory=dict)
+    shared_via: str | None = Field(
+        default=None, description="the link table through which several subjects share these rows (a house "
+                                  "and its residents): never erased while another subject links to a row")
 
 
 class Connection(_Model):
@@ -153,6 +164,15 @@ class RedisKey(_Model):
     why: str | None = None
 
 
+class Capture(_Model):
+    """A value a manual step needs (e.g. a call recording's file path), read from the rows of ``table`` that
+    reach the subject and kept in the encrypted plan before erasure."""
+
+    store: str
+    table: str
+    column: str
+
+
 class ManualStep(_Model):
     """A step a person performs in a system Yinsi cannot reach (e.g. a vendor console)."""
 
@@ -166,6 +186,7 @@ class ManualStep(_Model):
                                                          "system and the items only")
     erase: EraseAction = EraseAction.DELETE
     legal_hold: LegalHold | None = None
+    capture: list[Capture] = Field(default_factory=list)
 
 
 class SqlStore(_Model):
@@ -218,6 +239,10 @@ class Subject(_Model):
     table: str
     key: str
     attributes: dict[str, str] = Field(default_factory=dict)
+    identifiers: list[str] = Field(
+        default_factory=list, description="attributes whose values identify the person (phone, name, ID number): "
+                                          "redacted in free text, matched by `match` reaches, and used to find "
+                                          "the person under other subject kinds")
     verify_by: dict[Literal["sms", "email"], str] = Field(default_factory=dict)
     cancelled_marker: dict[str, str] | None = None
 
