@@ -140,6 +140,9 @@ class Table(_Model):
     shared_via: str | None = Field(
         default=None, description="the link table through which several subjects share these rows (a house "
                                   "and its residents): never erased while another subject links to a row")
+    updated_at: str | None = Field(
+        default=None, description="a column the app sets on every change of a row: the free-text index re-reads "
+                                  "the rows changed since its last run (else only new rows, by primary key)")
 
 
 class Connection(_Model):
@@ -542,6 +545,8 @@ def _column_action(table: Table, col: Column) -> EraseAction | None:
     """The column's erase action, defaulting to the table's row action where that is unambiguous."""
     if col.erase is not None:
         return col.erase
+    if col.free_text and table.erase in (None, RowAction.KEEP_ROW):
+        return EraseAction.REDACT  # the person's rows keep the text, with the identifiers redacted
     if table.erase is RowAction.DELETE_ROW:
         return EraseAction.DELETE_ROW
     if table.erase is RowAction.KEEP_LEGAL_HOLD:
@@ -593,6 +598,7 @@ def _check_structure(dm: DataMap) -> list[DataMapProblem]:
 
     for sk, subj in enumerate(dm.subjects):
         _check_subject_extras(dm, sk, subj, err)
+    _check_free_text(dm, out)
     for pk, check in enumerate(dm.prerequisites):
         _check_prerequisite(dm, pk, check, subjects, err)
 
@@ -632,6 +638,29 @@ def _check_subject_extras(dm: DataMap, sk: int, subj: Subject, err: Err) -> None
         elif not col.not_pi:
             err(("subjects", sk, "cancelled_marker", column),
                 f"注销标记列 {subj.table}.{column} 必须是 not_pi 列（注销时写入的是账号状态，不是个人信息）")
+
+
+def _check_free_text(dm: DataMap, out: list[DataMapProblem]) -> None:
+    """Subjects' identifiers are attributes; free text is searched for identifiers, so a map with free-text
+    columns warns about subject kinds that declare none (their mentions in free text would be left)."""
+    has_free_text = any(col.free_text for store in dm.stores if isinstance(store, SqlStore)
+                        for table in store.tables.values() for col in table.columns.values())
+    for sk, subj in enumerate(dm.subjects):
+        for k, name in enumerate(subj.identifiers):
+            if name not in subj.attributes:
+                out.append(DataMapProblem(("subjects", sk, "identifiers", k),
+                                          f"标识属性 {name!r} 不在主体 {subj.id} 的 attributes 中"))
+        if has_free_text and not subj.identifiers:
+            out.append(DataMapProblem(("subjects", sk, "identifiers"),
+                                      f"数据地图有自由文本列，但主体 {subj.id} 没有声明 identifiers："
+                                      "删除时不会在自由文本中遮盖其手机号、姓名等", "warning"))
+
+
+def _free_text_only(table: Table) -> bool:
+    """Whether every PI column of the table is free text (such a table needs no reach: the text is
+    searched for the person's identifiers in every row)."""
+    pi = [col for col in table.columns.values() if not col.not_pi and col.item is not None]
+    return bool(pi) and all(col.free_text for col in pi)
 
 
 def _check_prerequisite(dm: DataMap, pk: int, check: PrerequisiteCheck, subjects: Mapping[str, Subject],
@@ -691,10 +720,12 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
         return
     if not table.columns:
         err((*tloc, "columns"), f"表 {tname} 没有列映射：每一列都要映射到个人信息项或标记 not_pi")
-    if not table.reach:
+    if not table.reach and not _free_text_only(table):
         err((*tloc, "reach"), f"表 {tname} 没有说明如何关联到主体（reach：key 或 join）")
-    if table.erase is None:
+    if table.erase is None and not (_free_text_only(table) and not table.reach):
         err((*tloc, "erase"), f"表 {tname} 缺少行级删除动作（erase：delete_row、keep_row 或 keep_legal_hold）")
+    if table.updated_at is not None and table.updated_at not in table.columns:
+        err((*tloc, "updated_at"), f"更新时间列 {tname}.{table.updated_at} 不在映射中")
     if table.legal_hold is not None:
         _check_hold_fields(table.legal_hold, (*tloc, "legal_hold"), err, table.columns)
     if table.erase is RowAction.KEEP_LEGAL_HOLD and table.legal_hold is None:
@@ -736,6 +767,12 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
             continue
         has_pi = True
         action = _column_action(table, col)
+        if action is EraseAction.REDACT:
+            if not col.free_text:
+                err((*cloc, "erase"), f"只有自由文本列（free_text: true）可以使用 redact，列 {tname}.{cname} 不是")
+            elif table.erase not in (None, RowAction.KEEP_ROW):
+                err((*cloc, "erase"), f"表 {tname} 的行级动作是 {table.erase}，自由文本列 {cname} 不能另设 redact")
+            continue
         if action is None:
             err((*cloc, "erase"), f"表 {tname} 按列处理（keep_row），列 {cname} 必须给出删除动作（erase）")
             continue
