@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from yinsi.domain.policy import Declaration, Feature, Recipient
+from yinsi.domain.policy import (
+    CHANNEL_KIND_ZH,
+    RIGHT_ZH,
+    Channel,
+    DayUnit,
+    Declaration,
+    Feature,
+    Recipient,
+    ReplyTime,
+    RightKind,
+)
 from yinsi.domain.taxonomy import taxonomy
 
 CRITERIA_ZH: dict[int, str] = {
@@ -207,9 +217,96 @@ def _recipient_scope(old_r: Recipient | None, new_r: Recipient) -> list[str]:
     return [i for i in new_r.items if i not in old_items]
 
 
+@dataclass(frozen=True)
+class Reduction:
+    """A change that reduces the person's rights (减损权利): a right or a channel removed, a longer reply time.
+
+    The seeds promise not to reduce rights without explicit consent (未经您明确同意，不会削减您的权利); Yinsi
+    asks for it whatever the text says: such a change needs a fresh acceptance of the policy (C5), never
+    continued use."""
+
+    path: str
+    what: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "what": self.what}
+
+
+def _channel_zh(c: Channel) -> str:
+    kind = CHANNEL_KIND_ZH.get(c.kind, c.kind)
+    return f"{kind}（{c.value}）" if c.value else kind
+
+
+def _working_equivalent(t: ReplyTime) -> float:
+    """A reply time in natural days (a working day counts as 7/5 natural days) for comparison only."""
+    assert t.days is not None
+    return t.days * 7 / 5 if t.unit is DayUnit.WORKING else float(t.days)
+
+
+def _longer(old: ReplyTime | None, new: ReplyTime | None) -> bool:
+    if old is None or old.days is None:
+        return False
+    if new is None or new.days is None:
+        return True  # a promised time withdrawn
+    if old.unit == new.unit:
+        return new.days > old.days or (not old.holidays_extended and new.holidays_extended and new.days == old.days)
+    return _working_equivalent(new) > _working_equivalent(old)
+
+
+def rights_reductions(old: Declaration, new: Declaration) -> list[Reduction]:
+    """What ``new`` takes away from the person compared with ``old`` (rights, channels, reply times)."""
+    out: list[Reduction] = []
+    new_rights = {r.right: r for r in new.rights}
+    for r in old.rights:
+        name = RIGHT_ZH.get(RightKind(r.right), str(r.right))
+        after = new_rights.get(r.right)
+        if after is None:
+            out.append(Reduction(f"rights[{r.right}]", f"取消了「{name}」权利"))
+            continue
+        kept = {(c.kind, c.value) for c in after.channels}
+        for c in r.channels:
+            if (c.kind, c.value) not in kept:
+                out.append(Reduction(f"rights[{r.right}].channels", f"「{name}」不再可通过{_channel_zh(c)}行使"))
+        if _longer(r.reply_time, after.reply_time):
+            before = r.reply_time.describe() if r.reply_time else "未承诺"
+            now = after.reply_time.describe() if after.reply_time else "未承诺"
+            out.append(Reduction(f"rights[{r.right}].reply_time", f"「{name}」的答复期限由{before}变为{now}"))
+    if _longer(old.response_time, new.response_time):
+        out.append(Reduction("response_time", f"答复期限由{old.response_time.describe()}变为"
+                                              f"{new.response_time.describe()}"))
+    oc, nc = old.account_cancellation, new.account_cancellation
+    if oc is not None:
+        if nc is None:
+            out.append(Reduction("account_cancellation", "取消了注销账号的途径"))
+        else:
+            kept = {(c.kind, c.value) for c in nc.channels}
+            for c in oc.channels:
+                if (c.kind, c.value) not in kept:
+                    out.append(Reduction("account_cancellation.channels", f"注销账号不再可通过{_channel_zh(c)}办理"))
+            if _longer(oc.reply_time, nc.reply_time):
+                out.append(Reduction("account_cancellation.reply_time",
+                                     f"注销账号的处理期限由{oc.reply_time.describe() if oc.reply_time else '未承诺'}"
+                                     f"变为{nc.reply_time.describe() if nc.reply_time else '未承诺'}"))
+            added = {p.description for p in nc.prerequisites} - {p.description for p in oc.prerequisites}
+            for text in sorted(added):
+                out.append(Reduction("account_cancellation.prerequisites", f"注销账号新增前提条件：{text}"))
+    kept_contacts = {(c.kind, c.value) for c in new.controller.contacts}
+    for c in old.controller.contacts:
+        if (c.kind, c.value) not in kept_contacts:
+            out.append(Reduction("controller.contacts", f"不再提供联系渠道：{_channel_zh(c)}"))
+    return out
+
+
 def _reconsent(old: Declaration, new: Declaration) -> list[Reconsent]:
     tax = taxonomy()
     out: list[Reconsent] = []
+    reductions = rights_reductions(old, new)
+    if reductions:
+        out.append(Reconsent(
+            "policy", "policy", [], "C5",
+            "新版本减损了您的权利（" + "；".join(r.what for r in reductions) + "），须取得您的明确同意，"
+            "继续使用不视为同意",
+        ))
     if old.controller.legal_name.value != new.controller.legal_name.value:
         out.append(Reconsent(
             "policy", "policy", [], "C5",

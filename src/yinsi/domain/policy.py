@@ -372,6 +372,11 @@ class PolicyChanges(Sourced):
     continued_use_is_acceptance: bool = False
     archive_old_versions: bool | None = None
     no_reduction_of_rights: bool | None = None
+    notice_days: int | None = Field(
+        default=None, ge=0, le=365,
+        description="notices of a change reach people at least this many days before it takes effect (null: "
+                    "before the effective date)",
+    )
 
     @model_validator(mode="after")
     def _criteria_range(self) -> PolicyChanges:
