@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import yinsi.storage.audit_tables  # registers the audit-log tables on Base.metadata
 import yinsi.storage.freetext_tables  # registers the free-text index tables
+import yinsi.storage.jobs_tables  # registers the jobs table
 import yinsi.storage.auth_tables as _auth_tables  # registers the app-key, session and rate-limit tables
 import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected-identifier tables)
 import yinsi.storage.notify_tables as _notify_tables  # registers the outbox and verification-code tables
