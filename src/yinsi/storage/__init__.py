@@ -13,7 +13,7 @@ import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected
 import yinsi.storage.notify_tables as _notify_tables  # registers the outbox and verification-code tables
 import yinsi.storage.rights_tables as _rights_tables  # registers the rights-request tables
 import yinsi.storage.staff_tables as _staff_tables  # registers the staff, session, approval and alert tables
-from yinsi.storage import consent_tables  # noqa: F401  (registers the ledger tables on Base.metadata)
+from yinsi.storage import consent_tables, notice_tables  # noqa: F401  (register the ledger, notice and incident tables)
 from yinsi.storage.engine import display_url, make_engine, make_session_factory, parse_url, ping
 from yinsi.storage.errors import DatabaseUnavailable, InvalidDatabaseUrl, SchemaNotCurrent, StorageError
 from yinsi.storage.migrate import current, downgrade, ensure_current, head, upgrade
