@@ -1,15 +1,15 @@
 """One run of a request at a time (执行租约): a run claims its request as ``host:pid`` until ``LEASE`` from now,
 renewed with every layer of steps; a second run is refused while the first is alive. A run that died leaves
 a claim another run takes over at once on the same host (the process is gone) and after ``LEASE`` from
-another host."""
+another host. The owner and liveness checks are the jobs module's (``yinsi.jobs.lease``); a queued run is the
+job ``rights.run`` (``yinsi.jobs.builtin``)."""
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import datetime, timedelta
 
 from yinsi.domain.rights import State
+from yinsi.jobs.lease import alive, process_owner
 from yinsi.rights.context import RequestError
 from yinsi.storage.rights_tables import RightsRequest
 
@@ -18,22 +18,8 @@ LEASE = timedelta(minutes=5)
 
 
 def lease_owner() -> str:
-    """This process, as ``host:pid`` (read each time: a forked worker is another process)."""
-    return f"{socket.gethostname()[:100]}:{os.getpid()}"
-
-
-def alive(owner: str) -> bool:
-    """Whether the process named ``host:pid`` may still run (always true for another host)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname()[:100] or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """This process, as ``host:pid`` (the jobs module's process lease owner)."""
+    return process_owner()
 
 
 def claim(row: RightsRequest, state: State, now: datetime) -> None:

@@ -5,6 +5,7 @@ reason, and running it again resumes where it stopped."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from yinsi.domain.rights import NEEDS_CONFIRMATION, REQUEST_ZH, STATE_ZH, Refusal, RefusalGround, RequestType, State, may_start
 from yinsi.rights.context import ErasureIncomplete, Job, RequestError, RightsContext
@@ -68,3 +69,23 @@ def run(ctx: RightsContext, tenant: str, request_id: str, actor: str = "system",
         note = f"执行出错（可重试）：{type(exc).__name__}: {exc}"
         fail(ctx, tenant, request_id, actor, note)
         raise RequestError(note) from exc
+
+
+def runnable(svc: Any, tenant: str, limit: int = 1000) -> list[str]:
+    """Ids of the tenant's requests a queue run takes (verified, confirmed, in progress or in error; a
+    cancellation only once the person confirmed it), oldest first: ``yinsi request work`` and the job
+    ``rights.queue`` take the same set."""
+    return [v.id for v in svc.requests(tenant, open_only=True)
+            if v.state in (State.VERIFIED, State.CONFIRMED, State.IN_PROGRESS, State.ERROR)
+            and not (v.state is State.VERIFIED and v.type is RequestType.CANCEL_ACCOUNT)][:limit]
+
+
+def run_and_close(svc: Any, tenant: str, request_id: str) -> State:
+    """One queued run as ``system`` (the job ``rights.run``): run, end the person's sessions after a completed
+    cancellation, deliver the outbox."""
+    from yinsi.services.cancellation import end_sessions_if_cancelled
+
+    state = State(svc.run(tenant, request_id, actor="system"))
+    end_sessions_if_cancelled(svc, tenant, request_id, state)
+    svc.deliver(tenant)
+    return state
