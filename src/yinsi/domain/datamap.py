@@ -121,10 +121,19 @@ class Column(_Model):
 
 
 class Reach(_Model):
-    """How a table's rows reach a subject: a ``key`` column holding the subject id, or a ``join`` path."""
+    """How a table's rows reach a subject: a ``key`` column holding the subject id, a ``join`` path, or a
+    ``match`` (rows whose column equals one of the subject's attributes, e.g. a visitor pass whose
+    ``visitor_phone`` is the person's phone). A table may list several reaches per subject kind (the
+    person's own rows, and rows of others that point at the person); each then has a ``name``, may have
+    its own row action (``erase``) and may claim only some of the table's columns (``columns``)."""
 
+    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     key: str | None = None
     join: list[str] = Field(default_factory=list, description='hops like "invoices.order_id -> orders.id"')
+    match: dict[str, str] = Field(default_factory=dict, description="column → the subject's attribute it equals")
+    erase: RowAction | None = Field(default=None, description="the row action for these rows (default: the table's)")
+    columns: list[str] = Field(default_factory=list, description="only these columns are the subject's PI here "
+                                                                 "(default: every PI column of the table)")
 
 
 class Table(_Model):
@@ -132,7 +141,8 @@ class Table(_Model):
 
     not_pi: bool = False
     why: str | None = None
-    reach: dict[str, Reach] = Field(default_factory=dict, description="subject id → how rows reach it")
+    reach: dict[str, Reach | list[Reach]] = Field(default_factory=dict,
+                                                   description="subject id → how rows reach it (one or several)")
     erase: RowAction | None = None
     legal_hold: LegalHold | None = None
     retention: Retention | None = None
@@ -143,6 +153,18 @@ class Table(_Model):
     updated_at: str | None = Field(
         default=None, description="a column the app sets on every change of a row: the free-text index re-reads "
                                   "the rows changed since its last run (else only new rows, by primary key)")
+
+    def reaches(self, subject_id: str) -> list[Reach]:
+        """The reaches of one subject kind (a single reach as a list of one)."""
+        found = self.reach.get(subject_id)
+        if found is None:
+            return []
+        return list(found) if isinstance(found, list) else [found]
+
+    def reach_items(self) -> Iterator[tuple[str, list[Reach]]]:
+        """(subject id, its reaches) for every subject kind the table reaches."""
+        for subject_id in self.reach:
+            yield subject_id, self.reaches(subject_id)
 
 
 class Connection(_Model):
@@ -464,6 +486,27 @@ class Location:
     description: str | None = None
     who: str | None = None
     access: str | None = None
+    reach_name: str | None = None  # set when the table has several reaches for the subject kind
+    match: tuple[tuple[str, str], ...] = ()  # SQL: column → the subject's attribute it equals
+    shared_via: str | None = None  # SQL: the link table through which other subjects share these rows
+    historical: bool = False  # SQL: a record of the past, left by correction unless asked for
+    step: str | None = None  # manual: the step's id
+    captures: tuple[tuple[str, str, str], ...] = ()  # manual: (store, table, column) captured for the step
+
+    @property
+    def place(self) -> str:
+        """Where the rows are, as a step key names them: ``store.table`` (SQL), else the location id."""
+        return f"{self.store}.{self.table}" if self.table is not None else self.id
+
+    @property
+    def reach_suffix(self) -> str:
+        """``#name`` when the table has several reaches for the subject kind, else empty."""
+        return f"#{self.reach_name}" if self.reach_name else ""
+
+    @property
+    def manual_key(self) -> str:
+        """A manual step's id, the same in every request type: ``manual:store/step``."""
+        return f"manual:{self.store}/{self.step or ''}"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (enums as values, join hops as ``a.b -> c.d`` strings), plus ``how``."""
@@ -476,8 +519,10 @@ class Location:
                 value = value.model_dump()
             elif f.name == "join":
                 value = [str(h) for h in value]
-            elif f.name == "attributes":
+            elif f.name in ("attributes", "match"):
                 value = dict(value)
+            elif f.name == "captures":
+                value = [{"store": a, "table": b, "column": c} for a, b, c in value]
             out[f.name] = value
         out["how"] = self.how()
         return out
@@ -485,9 +530,12 @@ class Location:
     def how(self) -> str:
         """How to find the rows, in one line (Chinese), for plans and reports."""
         if self.store_kind is StoreKind.SQL:
+            shared = f"（与他人共享，经 {self.shared_via}；他人仍关联的行保留）" if self.shared_via else ""
+            if self.match:
+                return " 且 ".join(f"{self.table}.{c} = 主体的{a}" for c, a in self.match)
             if self.key_column:
-                return f"{self.table}.{self.key_column} = 主体编号"
-            return " → ".join(str(h) for h in self.join) + "（末端 = 主体编号）"
+                return f"{self.table}.{self.key_column} = 主体编号{shared}"
+            return " → ".join(str(h) for h in self.join) + f"（末端 = 主体编号）{shared}"
         if self.store_kind is StoreKind.REDIS:
             via = f"（{{…}} 取自集合 {self.members_of} 的成员）" if self.members_of else ""
             return f"键 {self.key_pattern}{via}"
@@ -502,20 +550,26 @@ def _locations(dm: DataMap) -> Iterator[Location]:
             for tname, table in store.tables.items():
                 if table.not_pi:
                     continue
-                for subject_id, reach in table.reach.items():
-                    hops = tuple(_parse_hop(h) for h in reach.join)
-                    for cname, col in table.columns.items():
-                        if col.not_pi or col.item is None:
-                            continue
-                        pi = tax.item(col.item)
-                        yield Location(
-                            id=f"{store.id}.{tname}.{cname}@{subject_id}", subject=subject_id, store=store.id,
-                            store_kind=StoreKind.SQL, item=col.item, item_name=pi.name, sensitive=pi.sensitive,
-                            erase=_column_action(table, col) or EraseAction.DELETE_ROW, table=tname, column=cname,
-                            row_erase=table.erase, key_column=reach.key,
-                            join=tuple(h for h in hops if h is not None),
-                            legal_hold=col.legal_hold or table.legal_hold, retention=table.retention,
-                        )
+                for subject_id, reaches in table.reach_items():
+                    several = len(reaches) > 1
+                    for reach in reaches:
+                        hops = tuple(_parse_hop(h) for h in reach.join)
+                        suffix = f"#{reach.name}" if several and reach.name else ""
+                        for cname, col in table.columns.items():
+                            if col.not_pi or col.item is None or (reach.columns and cname not in reach.columns):
+                                continue
+                            pi = tax.item(col.item)
+                            yield Location(
+                                id=f"{store.id}.{tname}.{cname}@{subject_id}{suffix}", subject=subject_id,
+                                store=store.id, store_kind=StoreKind.SQL, item=col.item, item_name=pi.name,
+                                sensitive=pi.sensitive,
+                                erase=_reach_column_action(table, reach, col) or EraseAction.DELETE_ROW,
+                                table=tname, column=cname, row_erase=reach.erase or table.erase, key_column=reach.key,
+                                join=tuple(h for h in hops if h is not None),
+                                legal_hold=col.legal_hold or table.legal_hold, retention=table.retention,
+                                reach_name=reach.name if several else None, match=tuple(reach.match.items()),
+                                shared_via=table.shared_via, historical=col.historical,
+                            )
         elif isinstance(store, RedisStore):
             for key in store.keys:
                 pi = tax.item(key.item)
@@ -537,7 +591,8 @@ def _locations(dm: DataMap) -> Iterator[Location]:
                         id=f"{store.id}/{step.id}/{item}@{step.subject}", subject=step.subject, store=store.id,
                         store_kind=StoreKind.MANUAL, item=item, item_name=pi.name, sensitive=pi.sensitive,
                         erase=step.erase, legal_hold=step.legal_hold, description=step.description, who=step.who,
-                        access=step.access,
+                        access=step.access, step=step.id,
+                        captures=tuple((c.store, c.table, c.column) for c in step.capture),
                     )
 
 
@@ -550,6 +605,23 @@ def _column_action(table: Table, col: Column) -> EraseAction | None:
     if table.erase is RowAction.DELETE_ROW:
         return EraseAction.DELETE_ROW
     if table.erase is RowAction.KEEP_LEGAL_HOLD:
+        return EraseAction.KEEP_LEGAL_HOLD
+    return None
+
+
+def _reach_column_action(table: Table, reach: Reach, col: Column) -> EraseAction | None:
+    """The column's erase action for the rows of one reach: the reach's row action (default: the table's);
+    rows that are deleted take every column with them."""
+    row = reach.erase or table.erase
+    if row is RowAction.DELETE_ROW:
+        return EraseAction.DELETE_ROW
+    if reach.erase is None:
+        return _column_action(table, col)
+    if col.erase is not None and col.erase is not EraseAction.DELETE_ROW:
+        return col.erase
+    if col.free_text and row is RowAction.KEEP_ROW:
+        return EraseAction.REDACT
+    if row is RowAction.KEEP_LEGAL_HOLD:
         return EraseAction.KEEP_LEGAL_HOLD
     return None
 
@@ -618,7 +690,24 @@ def _check_structure(dm: DataMap) -> list[DataMapProblem]:
                 if step.erase not in MANUAL_ACTIONS:
                     err((*ploc, "erase"), _bad_action(step.erase, MANUAL_ACTIONS, "人工步骤"))
                 _check_hold(step.erase, step.legal_hold, None, ploc, err)
+                for ck, cap in enumerate(step.capture):
+                    _check_capture(dm, step.subject, cap, (*ploc, "capture", ck), err)
     return out
+
+
+def _check_capture(dm: DataMap, subject_id: str, cap: Capture, loc: Loc, err: Err) -> None:
+    """A manual step's capture reads a mapped column of an SQL table that reaches the step's subject."""
+    store = dm.store(cap.store)
+    if not isinstance(store, SqlStore):
+        err((*loc, "store"), f"人工步骤要读取的存储 {cap.store!r} 不是数据地图中的 SQL 存储")
+        return
+    table = store.tables.get(cap.table)
+    if table is None or table.not_pi:
+        err((*loc, "table"), f"人工步骤要读取的表 {cap.table!r} 不在存储 {cap.store} 的个人信息映射中")
+    elif cap.column not in table.columns:
+        err((*loc, "column"), f"人工步骤要读取的列 {cap.table}.{cap.column} 不在映射中")
+    elif not table.reaches(subject_id):
+        err((*loc, "table"), f"表 {cap.table} 的 reach 中没有主体 {subject_id}，无法找到该主体的行")
 
 
 def _check_subject_extras(dm: DataMap, sk: int, subj: Subject, err: Err) -> None:
@@ -722,7 +811,8 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
         err((*tloc, "columns"), f"表 {tname} 没有列映射：每一列都要映射到个人信息项或标记 not_pi")
     if not table.reach and not _free_text_only(table):
         err((*tloc, "reach"), f"表 {tname} 没有说明如何关联到主体（reach：key 或 join）")
-    if table.erase is None and not (_free_text_only(table) and not table.reach):
+    every_reach_erases = bool(table.reach) and all(r.erase is not None for _, rs in table.reach_items() for r in rs)
+    if table.erase is None and not every_reach_erases and not (_free_text_only(table) and not table.reach):
         err((*tloc, "erase"), f"表 {tname} 缺少行级删除动作（erase：delete_row、keep_row 或 keep_legal_hold）")
     if table.updated_at is not None and table.updated_at not in table.columns:
         err((*tloc, "updated_at"), f"更新时间列 {tname}.{table.updated_at} 不在映射中")
@@ -733,25 +823,27 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
     if table.retention is not None and table.retention.time_column not in table.columns:
         err((*tloc, "retention", "time_column"), f"存储期限的时间列 {tname}.{table.retention.time_column} 不在映射中")
 
-    for subject_id, reach in table.reach.items():
+    for subject_id, reaches in table.reach_items():
         rloc: Loc = (*tloc, "reach", subject_id)
         subj = subjects.get(subject_id)
         if subj is None:
             err(rloc, f"未知的主体 {subject_id!r}（主体在 subjects 中声明）")
             continue
-        if subj.store != store.id:
-            err(rloc, f"主体 {subject_id} 在存储 {subj.store} 中，不能跨存储关联到表 {tname}")
-            continue
-        if (reach.key is None) == (not reach.join):
-            err(rloc, "reach 必须给出 key（存主体编号的列）或 join（关联路径）之一，且只能给一个")
-            continue
-        if reach.key is not None:
-            if reach.key not in table.columns:
-                err((*rloc, "key"), f"关联列 {tname}.{reach.key} 不在该表的列映射中")
-            if tname == subj.table and reach.key != subj.key:
-                err((*rloc, "key"), f"主体表 {tname} 的关联列必须是主体键 {subj.key}")
-            continue
-        _check_join(store, tname, subj, reach.join, rloc, err)
+        several = len(reaches) > 1
+        if not reaches:
+            err(rloc, f"表 {tname} 对主体 {subject_id} 的 reach 列表为空")
+        names = [r.name for r in reaches]
+        for k, reach in enumerate(reaches):
+            kloc: Loc = (*rloc, k) if isinstance(table.reach[subject_id], list) else rloc
+            if several and reach.name is None:
+                err(kloc, f"表 {tname} 对主体 {subject_id} 有多个 reach，每个都要有名称（name）")
+            elif reach.name is not None and names.index(reach.name) != k:
+                err((*kloc, "name"), f"表 {tname} 对主体 {subject_id} 的 reach 名称 {reach.name!r} 重复")
+            _check_reach(store, tname, table, subj, reach, kloc, err, anchor=tname == subj.table and not several)
+        if tname == subj.table and several and not any(r.key == subj.key for r in reaches):
+            err(rloc, f"主体表 {tname} 的 reach 中必须有一个以主体键 {subj.key} 关联（key: {subj.key}）")
+    if table.shared_via is not None:
+        _check_shared(store, sk, tname, table, err)
 
     has_pi = False
     for cname, col in table.columns.items():
@@ -779,13 +871,80 @@ def _check_table(store: SqlStore, sk: int, tname: str, table: Table, subjects: M
         if action not in COLUMN_ACTIONS:
             err((*cloc, "erase"), _bad_action(action, COLUMN_ACTIONS, "SQL 列"))
             continue
-        if table.erase is RowAction.DELETE_ROW and action is not EraseAction.DELETE_ROW:
+        if table.erase is RowAction.DELETE_ROW and action is not EraseAction.DELETE_ROW and not _kept_by_a_reach(
+                table, cname):
             err((*cloc, "erase"), f"表 {tname} 按行删除（delete_row），列 {cname} 不能另设 {action.value}")
         if action is EraseAction.DELETE_ROW and table.erase is not RowAction.DELETE_ROW:
             err((*cloc, "erase"), f"列 {cname} 要求删除整行，但表 {tname} 的行级动作是 {table.erase}")
         _check_hold(action, col.legal_hold, table.legal_hold, cloc, err, table.columns)
     if table.columns and not has_pi:
         err((*tloc, "columns"), f"表 {tname} 没有任何个人信息列：请把整表标记为 not_pi 并说明理由")
+
+
+def _kept_by_a_reach(table: Table, cname: str) -> bool:
+    """Whether a reach with its own keep_row / keep_legal_hold action claims the column (its action then
+    applies to those rows; the table's delete_row to the others)."""
+    return any(r.erase in (RowAction.KEEP_ROW, RowAction.KEEP_LEGAL_HOLD) and (not r.columns or cname in r.columns)
+               for _, rs in table.reach_items() for r in rs)
+
+
+def _check_reach(store: SqlStore, tname: str, table: Table, subj: Subject, reach: Reach, rloc: Loc, err: Err, *,
+                 anchor: bool) -> None:
+    """One reach: exactly one of key, join, match; mapped columns; its own row action and claimed columns."""
+    given = [w for w, v in (("key", reach.key), ("join", reach.join), ("match", reach.match)) if v]
+    if len(given) != 1:
+        err(rloc, "reach 必须给出 key（存主体编号的列）、join（关联路径）或 match（等于主体属性的列）之一，且只能给一个"
+                  + (f"（现为：{'、'.join(given)}）" if given else ""))
+        return
+    if reach.match:
+        for column, attribute in reach.match.items():
+            if column not in table.columns:
+                err((*rloc, "match", column), f"匹配列 {tname}.{column} 不在该表的列映射中")
+            if attribute not in subj.attributes:
+                err((*rloc, "match", column), f"匹配的属性 {attribute!r} 不在主体 {subj.id} 的 attributes 中"
+                                              f"（可用：{'、'.join(subj.attributes) or '无'}）")
+    elif subj.store != store.id:
+        err(rloc, f"主体 {subj.id} 在存储 {subj.store} 中，不能跨存储关联到表 {tname}（跨存储请用 match 按属性匹配）")
+        return
+    elif reach.key is not None:
+        if reach.key not in table.columns:
+            err((*rloc, "key"), f"关联列 {tname}.{reach.key} 不在该表的列映射中")
+        if anchor and reach.key != subj.key:
+            err((*rloc, "key"), f"主体表 {tname} 的关联列必须是主体键 {subj.key}")
+    else:
+        _check_join(store, tname, subj, reach.join, rloc, err)
+    for k, cname in enumerate(reach.columns):
+        col = table.columns.get(cname)
+        if col is None or col.not_pi or col.item is None:
+            err((*rloc, "columns", k), f"reach 声明的列 {tname}.{cname} 不是该表映射的个人信息列")
+    if reach.erase is RowAction.KEEP_LEGAL_HOLD and table.legal_hold is None:
+        err((*rloc, "erase"), f"reach 按法定保存处理表 {tname} 的行，表必须给出 legal_hold：依据与保存期限")
+    if reach.erase is None:
+        return
+    for cname, col in table.columns.items():
+        if col.not_pi or col.item is None or (reach.columns and cname not in reach.columns):
+            continue
+        action = _reach_column_action(table, reach, col)
+        if reach.erase is RowAction.DELETE_ROW and col.erase is EraseAction.KEEP_LEGAL_HOLD:
+            err((*rloc, "erase"), f"reach 删除整行，但列 {tname}.{cname} 要求法定保存：请改用 keep_legal_hold")
+        elif action is None:
+            err((*rloc, "erase"), f"reach 保留行（{reach.erase.value}），列 {tname}.{cname} 必须给出删除动作（erase）")
+
+
+def _check_shared(store: SqlStore, sk: int, tname: str, table: Table, err: Err) -> None:
+    """A shared table names a mapped link table, and every reach goes through it: its first hop joins the
+    shared table to the link table, from which the path goes on to the subject."""
+    sloc: Loc = ("stores", sk, "tables", tname, "shared_via")
+    link = store.tables.get(str(table.shared_via))
+    if link is None or link.not_pi:
+        err(sloc, f"共享表 {tname} 的关联表 {table.shared_via!r} 不在存储 {store.id} 的个人信息映射中")
+        return
+    for subject_id, reaches in table.reach_items():
+        for reach in reaches:
+            hop = _parse_hop(reach.join[0]) if reach.join else None
+            if hop is None or hop.from_table != tname or hop.to_table != table.shared_via or len(reach.join) < 2:
+                err(sloc, f"共享表 {tname} 对主体 {subject_id} 的 reach 必须是 join，第一步从 {tname} 到关联表 "
+                          f"{table.shared_via}（例如 “{tname}.id -> {table.shared_via}.{tname}_id”），再到主体")
 
 
 def _check_join(store: SqlStore, tname: str, subj: Subject, join: Sequence[str], rloc: Loc, err: Err) -> None:

@@ -17,6 +17,7 @@ from yinsi.domain.rights import REQUEST_ZH, RequestType, State
 from yinsi.domain.taxonomy import LegalBasis
 from yinsi.rights.context import Job, RequestError, RightsContext
 from yinsi.rights.export import EXPORT_FIELD, build_package, write_private
+from yinsi.rights.freetext import copy_entries
 from yinsi.rights.parallel import map_parallel
 from yinsi.rights.steps import open_manual, wait_manual
 from yinsi.rights.transitions import finish
@@ -63,7 +64,7 @@ def manual_sources(dm: DataMap, locations: Sequence[Location]) -> list[tuple[str
             name = store.name if store is not None else loc.store
             items = "、".join(sorted({x.item_name for x in locations if x.id.split("/")[:2] == loc.id.split("/")[:2]}))
             how = loc.access or f"调取该用户的{items}，交付本人；不要删除或更改"
-            seen.setdefault(step, (f"manual:{loc.store}/{step}", f"从“{name}”提供副本：{how}", loc.who or "客服"))
+            seen.setdefault(step, (loc.manual_key, f"从“{name}”提供副本：{how}", loc.who or "客服"))
     return list(seen.values())
 
 
@@ -78,6 +79,7 @@ def run_copy(ctx: RightsContext, job: Job) -> State:
     dm = ctx.datamap(job.tenant)
     locations = dm.locations(job.kind)
     found = read_all(ctx, job, dm, locations)
+    found += copy_entries(ctx, job, dm)  # passages of free text mentioning the person, column named
     excluded: list[dict[str, Any]] = []
     if job.type is RequestType.PORTABILITY:
         portable = portable_items(decl)

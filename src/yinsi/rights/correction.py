@@ -29,9 +29,9 @@ def run_correction(ctx: RightsContext, job: Job) -> State:
             raise RequestError(f"数据地图中该主体没有个人信息项或列「{key}」")
         for loc in targets:
             if loc.store_kind is StoreKind.MANUAL:
-                step = f"manual:{loc.id}"
-                manual.append((step, f"在“{loc.description}”所述系统中{'补充' if supplement else '更正'}{loc.item_name}",
-                               loc.who or "客服"))
+                if all(k != loc.manual_key for k, _, _ in manual):  # one step per manual step, as in erasure
+                    manual.append((loc.manual_key, f"在“{loc.description}”所述系统中{'补充' if supplement else '更正'}"
+                                                   f"{loc.item_name}", loc.who or "客服"))
                 continue
             if loc.store_kind is not StoreKind.SQL:
                 continue  # caches (sessions, codes) are not corrected; they expire

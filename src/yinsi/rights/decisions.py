@@ -70,7 +70,7 @@ def confirm_manual(ctx: RightsContext, tenant: str, request_id: str, actor: str,
             raise RequestError(f"请求处于「{STATE_ZH[State(row.state)]}」状态，没有等待人工处理的步骤")
         pending = [st for st in s.scalars(select(RequestStep).where(
             RequestStep.request_id == row.id, RequestStep.status == MANUAL_PENDING).order_by(RequestStep.seq))
-            if step is None or st.location_id.startswith(step)]
+            if step is None or st.location_id.startswith(step) or st.location_id.startswith(f"manual:{step}")]
         if not pending:
             raise RequestError(f"没有匹配 {step} 的待人工处理步骤")
         for st in pending:

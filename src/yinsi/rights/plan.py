@@ -99,29 +99,13 @@ def erasure_operations(groups: Sequence[Sequence[Location]], subject: Subject | 
                 ops.append(Operation(_key(loc.id), action, loc.store, (loc,)))
             continue
         if first.store_kind is StoreKind.MANUAL:
-            step = first.id.split("/")[1]
-            ops.append(Operation(_key(f"{first.store}/{step}@{first.subject}"), "manual", first.store, tuple(group)))
+            ops.append(Operation(_key(first.manual_key), "manual", first.store, tuple(group)))
             continue
-        deleting: list[Location] = []
-        nulling: list[Location] = []
+        by_reach: dict[str | None, list[Location]] = {}  # a table with several reaches: one set of ops each
         for loc in group:
-            mode = sql_erase_mode(loc)
-            if mode == "delete":
-                deleting.append(loc)
-            elif loc.erase is EraseAction.KEEP_LEGAL_HOLD:
-                ops.append(Operation(_key(loc.id + "#hold"), "hold_column", loc.store, (loc,)))
-            elif mode == "null":
-                nulling.append(loc)
-            else:
-                ops.append(Operation(_key(loc.id), "pseudonymise", loc.store, (loc,)))
-        if nulling:  # one UPDATE for every column of the table that is set to NULL
-            ops.append(Operation(_key(f"{first.store}.{first.table}#null@{first.subject}"), "null", first.store,
-                                 tuple(nulling)))
-        if deleting:
-            held = any(loc.erase is EraseAction.KEEP_LEGAL_HOLD or loc.row_erase is RowAction.KEEP_LEGAL_HOLD
-                       for loc in deleting)
-            ops.append(Operation(_key(f"{first.store}.{first.table}#rows@{first.subject}"), "hold" if held else "delete",
-                                 first.store, tuple(deleting)))
+            by_reach.setdefault(loc.reach_name, []).append(loc)
+        for members in by_reach.values():
+            ops.extend(_table_operations(members))
     keys = [op.key for op in ops]
     if len(set(keys)) != len(keys):  # a data-map bug would otherwise make two operations share one step
         dup = next(k for k in keys if keys.count(k) > 1)
@@ -129,59 +113,124 @@ def erasure_operations(groups: Sequence[Sequence[Location]], subject: Subject | 
     return ops
 
 
-def layers(ops: Sequence[Operation], parents: Mapping[str, Mapping[str, set[str]]]) -> list[tuple[bool, list[Operation]]]:
-    """The operations in layers, keeping the plan's order between layers: ``(concurrent, operations)``.
+def _table_operations(group: Sequence[Location]) -> list[Operation]:
+    """The operations of one reach of one table (columns set to NULL at once, rows deleted at once)."""
+    ops: list[Operation] = []
+    first = group[0]
+    suffix = first.reach_suffix  # empty for a table with one reach: keys as before
+    deleting: list[Location] = []
+    nulling: list[Location] = []
+    for loc in group:
+        mode = sql_erase_mode(loc)
+        if mode == "delete":
+            deleting.append(loc)
+        elif loc.erase is EraseAction.KEEP_LEGAL_HOLD:
+            ops.append(Operation(_key(loc.id + "#hold"), "hold_column", loc.store, (loc,)))
+        elif mode == "null":
+            nulling.append(loc)
+        else:
+            ops.append(Operation(_key(loc.id), "pseudonymise", loc.store, (loc,)))
+    if nulling:  # one UPDATE for every column of the table that is set to NULL
+        ops.append(Operation(_key(f"{first.store}.{first.table}#null@{first.subject}{suffix}"), "null", first.store,
+                             tuple(nulling)))
+    if deleting:
+        held = any(loc.erase is EraseAction.KEEP_LEGAL_HOLD or loc.row_erase is RowAction.KEEP_LEGAL_HOLD
+                   for loc in deleting)
+        ops.append(Operation(_key(f"{first.store}.{first.table}#rows@{first.subject}{suffix}"),
+                             "hold" if held else "delete", first.store, tuple(deleting)))
+    return ops
 
-    ``parents`` is, per SQL store, table → the tables it references (``SqlConnector.dependencies``). SQL
-    operations share a concurrent layer only if they are on the same store, on different tables, and
-    neither table references the other (directly or transitively) or reaches the subject through the other
-    (join path). Consecutive Redis operations of one store form a sequential layer (their order matters:
-    a session key before the set that lists it). ``mark`` and manual operations are layers of their own.
-    Since the plan is ordered children first, each layer can run at once and the layers one after another.
+
+def layers(ops: Sequence[Operation], parents: Mapping[str, Mapping[str, set[str]]]) -> list[tuple[bool, list[Operation]]]:
+    """The operations in layers, keeping the plan's order between related operations:
+    ``(concurrent, operations)``.
+
+    ``parents`` is, per SQL store, table → the tables it references (``SqlConnector.dependencies``). Two SQL
+    operations are *related* if they are on the same table, or one's table references the other's
+    (directly or transitively) or reaches the subject through it (join path). A run of consecutive SQL
+    operations of one store (``mark`` excepted) is layered topologically: an operation goes one layer after
+    the last related operation before it in the plan (the first layer if there is none), so every layer
+    holds unrelated operations that can run at once, and related ones keep the plan's order (children
+    first). Consecutive Redis operations of one store form a sequential layer (their order matters: a
+    session key before the set that lists it). ``mark`` and manual operations are layers of their own.
+
+    Linear in the operations: each operation's reach (``_reach_tables``) is computed once, each table's
+    foreign-key ancestors once, and the layer of an operation is found from per-table maxima, never by
+    comparing pairs.
     """
     out: list[tuple[bool, list[Operation]]] = []
-    current: list[Operation] = []
-    concurrent = False
-
-    def related(a: Operation, b: Operation) -> bool:
-        if a.store != b.store or a.first.table == b.first.table:
-            return True
-        deps = parents.get(a.store, {})
-        ta, tb = str(a.first.table), str(b.first.table)
-        return tb in _reach_tables(a, deps) or ta in _reach_tables(b, deps)
-
-    for op in ops:
-        kind = op.first.store_kind
-        sql = kind is StoreKind.SQL and op.action != "mark"
-        redis = kind is StoreKind.REDIS
-        if current and sql and concurrent and all(not related(op, other) for other in current):
-            current.append(op)
-            continue
-        if current and redis and not concurrent and current[0].first.store_kind is StoreKind.REDIS \
-                and current[0].store == op.store:
-            current.append(op)
-            continue
-        if current:
-            out.append((concurrent, current))
-        current, concurrent = [op], sql
-    if current:
-        out.append((concurrent, current))
+    k, n = 0, len(ops)
+    while k < n:
+        op = ops[k]
+        j = k + 1
+        if op.first.store_kind is StoreKind.SQL and op.action != "mark":
+            while j < n and ops[j].store == op.store and ops[j].first.store_kind is StoreKind.SQL \
+                    and ops[j].action != "mark":
+                j += 1
+            out.extend((True, layer) for layer in _sql_layers(ops[k:j], parents.get(op.store, {})))
+        elif op.first.store_kind is StoreKind.REDIS:
+            while j < n and ops[j].store == op.store and ops[j].first.store_kind is StoreKind.REDIS:
+                j += 1
+            out.append((False, list(ops[k:j])))
+        else:
+            out.append((False, [op]))
+        k = j
     return out
 
 
-def _reach_tables(op: Operation, deps: Mapping[str, set[str]]) -> set[str]:
-    """The tables ``op``'s table depends on: its foreign-key ancestors and the tables of its join paths."""
-    seen: set[str] = set()
-    todo = [str(op.first.table)]
+def _sql_layers(ops: Sequence[Operation], deps: Mapping[str, set[str]]) -> list[list[Operation]]:
+    """Topological layers of one store's SQL operations (see ``layers``): ``op`` goes one layer after the
+    last earlier operation on its table, on a table it reaches, or reaching its table."""
+    closure: dict[str, frozenset[str]] = {}  # table → itself and its foreign-key ancestors
+    on_table: dict[str, int] = {}  # table → the highest layer of an operation on it so far
+    reaching: dict[str, int] = {}  # table → the highest layer of an operation that reaches it so far
+    out: list[list[Operation]] = []
+    for op in ops:
+        table = str(op.first.table)
+        reach = _reach_tables(op, deps, closure)
+        level = max(on_table.get(table, -1), reaching.get(table, -1),
+                    max((on_table.get(t, -1) for t in reach), default=-1)) + 1
+        if level == len(out):
+            out.append([])
+        out[level].append(op)
+        on_table[table] = max(on_table.get(table, -1), level)
+        for t in reach:
+            reaching[t] = max(reaching.get(t, -1), level)
+    return out
+
+
+def _ancestors(table: str, deps: Mapping[str, set[str]], closure: dict[str, frozenset[str]]) -> frozenset[str]:
+    """``table`` and every table it references, directly or transitively (memoised in ``closure``)."""
+    hit = closure.get(table)
+    if hit is None:
+        seen = {table}
+        todo = list(deps.get(table, ()))
+        while todo:
+            t = todo.pop()
+            if t not in seen:
+                seen.add(t)
+                known = closure.get(t)
+                if known is not None:  # already closed: take it whole
+                    seen |= known
+                else:
+                    todo.extend(deps.get(t, ()))
+        hit = closure[table] = frozenset(seen)
+    return hit
+
+
+def _reach_tables(op: Operation, deps: Mapping[str, set[str]],
+                  closure: dict[str, frozenset[str]] | None = None) -> set[str]:
+    """The tables ``op``'s table depends on: its foreign-key ancestors and the tables of its join paths
+    (with theirs). ``closure`` memoises each table's ancestors across the operations of one plan."""
+    memo: dict[str, frozenset[str]] = {} if closure is None else closure
+    table = str(op.first.table)
+    seen = set(_ancestors(table, deps, memo))
     for loc in op.locations:
         for hop in loc.join:
-            todo += [hop.from_table, hop.to_table]
-    while todo:
-        t = todo.pop()
-        if t not in seen:
-            seen.add(t)
-            todo.extend(deps.get(t, ()))
-    seen.discard(str(op.first.table))
+            for t in (hop.from_table, hop.to_table):
+                if t not in seen:
+                    seen |= _ancestors(t, deps, memo)
+    seen.discard(table)
     return seen
 
 

@@ -122,7 +122,11 @@ def connector_for(datamap: DataMap, store_id: str, *, urls: Mapping[str, str],
     if isinstance(store, SqlStore):
         from yinsi.stores.sql import SqlConnector
 
-        return SqlConnector(datamap, store, store_url(datamap, store_id, urls), pseudonymise=pseudonymise)
+        def attributes_of(subject_id: str, subject_value: str) -> dict[str, str]:
+            return resolve_attributes(datamap, subject_value, urls, kind=subject_id)
+
+        return SqlConnector(datamap, store, store_url(datamap, store_id, urls), pseudonymise=pseudonymise,
+                            resolver=attributes_of)
     if isinstance(store, RedisStore):
         from yinsi.stores.redis_store import RedisConnector
 

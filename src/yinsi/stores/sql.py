@@ -113,13 +113,71 @@ class SqlConnector:
     kind = StoreKind.SQL
 
     def __init__(self, datamap: DataMap, store: SqlStore, url: str, *,
-                 pseudonymise: Callable[[str], str]) -> None:
+                 pseudonymise: Callable[[str], str],
+                 resolver: Callable[[str, str], dict[str, str]] | None = None) -> None:
         self.datamap = datamap
         self.store = store
         self.url = url
         self.pseudonymise = pseudonymise
+        self.resolver = resolver
         self.engine = _engine(url)
         self._metadata: MetaData | None = None
+        self._attributes: dict[tuple[str, str], dict[str, str]] = {}
+        self._pinned: dict[str, tuple[str, ...]] = {}
+
+    # --- plan-time snapshots -------------------------------------------------------------------------
+    def bind(self, attributes: dict[str, str], subject_value: str, kind: str | None = None) -> None:
+        """Use these attributes (read at plan time, before anything was erased) for ``match`` reaches: after
+        the subject's phone is cleared, rows whose ``visitor_phone`` held it are still found."""
+        for subject in ([kind] if kind else [s.id for s in self.datamap.subjects]):
+            self._attributes[(subject, subject_value)] = dict(attributes)
+
+    def pin(self, pinned: dict[str, list[str]]) -> None:
+        """Rows found at plan time (``reach_id`` → ``Row.key``s): an erasure and its read-back look at them
+        as well as at the rows the reach finds now, so a row whose reaching column was itself erased (a
+        matched phone, a self-reference) is still checked."""
+        self._pinned.update({k: tuple(v) for k, v in pinned.items()})
+
+    @staticmethod
+    def reach_id(loc: Location) -> str:
+        """The identity of a location's reach: ``table@subject`` (``#name`` when the table has several)."""
+        return f"{loc.table}@{loc.subject}{loc.reach_suffix}"
+
+    def reaching_keys(self, loc: Location, subject_value: str) -> list[str]:
+        """The ``Row.key`` of every row reaching the subject at ``loc``'s reach (not counting pinned rows)."""
+        t, _ = self._target(loc)
+        pk = self._pk(t)
+        if not pk:
+            return []
+        with self.engine.connect() as conn:
+            found = conn.execute(select(*pk).where(self._reach(loc, subject_value, pinned=False))
+                                 .order_by(*pk)).mappings().all()
+        return [self._row_key(t, m) for m in found]
+
+    def shared_split(self, loc: Location, subject_value: str) -> tuple[list[str], list[str]]:
+        """For a shared table (``shared_via``): the rows reaching the subject that nobody else links to
+        (erased with the table's action) and those another subject still links to (kept)."""
+        t, _ = self._target(loc)
+        pk = self._pk(t)
+        if not pk:
+            return [], []
+        reach = self._reach(loc, subject_value, pinned=False, shared=False)
+        with self.engine.connect() as conn:
+            every = conn.execute(select(*pk).where(reach).order_by(*pk)).mappings().all()
+            sole = {self._row_key(t, m) for m in conn.execute(
+                select(*pk).where(reach, self._not_shared(loc, subject_value))).mappings().all()}
+        keys = [self._row_key(t, m) for m in every]
+        return [k for k in keys if k in sole], [k for k in keys if k not in sole]
+
+    def _attribute(self, loc: Location, subject_value: str, name: str) -> str | None:
+        attrs = self._attributes.get((loc.subject, subject_value))
+        if attrs is None:
+            if self.resolver is None:
+                from yinsi.stores.base import AttributesUnavailable
+
+                raise AttributesUnavailable(f"位置 {loc.id} 按主体属性匹配，但没有读取主体属性的途径")
+            attrs = self._attributes[(loc.subject, subject_value)] = self.resolver(loc.subject, subject_value)
+        return attrs.get(name)
 
     # --- schema --------------------------------------------------------------------------------------
     @property
@@ -162,11 +220,41 @@ class SqlConnector:
         return [t.name for t in self.metadata.sorted_tables]
 
     # --- finding a subject's rows --------------------------------------------------------------------
-    def _reach(self, loc: Location, subject_value: str) -> ColumnElement[bool]:
-        """The condition selecting the rows of ``loc.table`` that reach the subject."""
+    def _reach(self, loc: Location, subject_value: str, *, pinned: bool = True,
+               shared: bool = True) -> ColumnElement[bool]:
+        """The condition selecting the rows of ``loc.table`` that reach the subject: the reach itself, or
+        a row pinned at plan time; in a shared table, never a row another subject still links to."""
+        cond = self._reach_only(loc, subject_value)
+        keys = self._pinned.get(self.reach_id(loc)) if pinned else None
+        if keys:
+            cond = or_(cond, self._where_row_keys(self.table(str(loc.table)), keys))
+        if shared and loc.shared_via:
+            cond = and_(cond, self._not_shared(loc, subject_value))
+        return cond
+
+    def _not_shared(self, loc: Location, subject_value: str) -> ColumnElement[bool]:
+        """Rows of a shared table that no link row of another subject points at. The reach's first hop
+        joins the table to its link table; the rest of the path says which link rows are the subject's."""
+        first = loc.join[0]
+        link = self.table(first.to_table)
+        others = select(link.c[first.to_column]).where(link.c[first.to_column].is_not(None),
+                                                       not_(self._hop(loc.join, 1, subject_value, first.to_table)))
+        if self.engine.dialect.name in ("mysql", "mariadb"):
+            inner = others.subquery()
+            others = select(inner.c[0])
+        return not_(self.table(first.from_table).c[first.from_column].in_(others))
+
+    def _reach_only(self, loc: Location, subject_value: str) -> ColumnElement[bool]:
         if loc.table is None:
             raise ValueError(f"位置 {loc.id} 不是 SQL 位置")
         t = self.table(loc.table)
+        if loc.match:
+            conds = []
+            for column, attribute in loc.match:
+                raw = self._attribute(loc, subject_value, attribute)
+                value = _NO_MATCH if raw is None or raw == "" else _coerce(t.c[column], raw)
+                conds.append(false() if value is _NO_MATCH else t.c[column] == value)
+            return and_(*conds)
         if loc.key_column:
             col = t.c[loc.key_column]
             value = _coerce(col, subject_value)
@@ -223,6 +311,19 @@ class SqlConnector:
             value = _coerce(pk[cname], unquote(raw))
             conds.append(false() if value is _NO_MATCH else pk[cname] == value)
         return and_(*conds)
+
+    def _where_row_keys(self, t: Table, row_keys: Sequence[str]) -> ColumnElement[bool]:
+        """The rows named by several ``Row.key``s of this table (one ``IN`` for a one-column key)."""
+        pk = self._pk(t)
+        if len(pk) == 1:
+            values = []
+            for row_key in row_keys:
+                _, _, rest = row_key.partition(":")
+                value = _coerce(pk[0], unquote(rest.split("=", 1)[1])) if "=" in rest else _NO_MATCH
+                if value is not _NO_MATCH:
+                    values.append(value)
+            return pk[0].in_(values) if values else false()
+        return or_(*(self._where_row_key(t, k) for k in row_keys)) if row_keys else false()
 
     # --- the connector interface ---------------------------------------------------------------------
     def read(self, loc: Location, subject_value: str, *, whole: bool = False) -> list[Row]:
