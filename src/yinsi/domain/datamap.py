@@ -730,19 +730,12 @@ def _check_subject_extras(dm: DataMap, sk: int, subj: Subject, err: Err) -> None
 
 
 def _check_free_text(dm: DataMap, out: list[DataMapProblem]) -> None:
-    """Subjects' identifiers are attributes; free text is searched for identifiers, so a map with free-text
-    columns warns about subject kinds that declare none (their mentions in free text would be left)."""
-    has_free_text = any(col.free_text for store in dm.stores if isinstance(store, SqlStore)
-                        for table in store.tables.values() for col in table.columns.values())
+    """Subjects' identifiers are attributes (free text is searched for their values)."""
     for sk, subj in enumerate(dm.subjects):
         for k, name in enumerate(subj.identifiers):
             if name not in subj.attributes:
                 out.append(DataMapProblem(("subjects", sk, "identifiers", k),
                                           f"标识属性 {name!r} 不在主体 {subj.id} 的 attributes 中"))
-        if has_free_text and not subj.identifiers:
-            out.append(DataMapProblem(("subjects", sk, "identifiers"),
-                                      f"数据地图有自由文本列，但主体 {subj.id} 没有声明 identifiers："
-                                      "删除时不会在自由文本中遮盖其手机号、姓名等", "warning"))
 
 
 def _free_text_only(table: Table) -> bool:
