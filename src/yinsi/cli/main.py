@@ -68,6 +68,9 @@ AREAS: dict[str, Area] = {
     "applink": Area("apikey_cmds", "应用跳转登录（deep link）的签名密钥：设置与查看（仅管理员）。"),
     "db": Area("db_cmds", "Yinsi 自身数据库：创建与迁移。"),
     "rules": Area("rules_cmds", "规则目录：每条规则的义务与法律出处。"),
+    "worker": Area("jobs_cmds", "执行作业：内置模式轮询数据库，或从 RabbitMQ/Redis 接收作业编号；以数据库租约认领。"),
+    "scheduler": Area("jobs_cmds", "调度器：按北京时间的定时计划入队（每个到期时刻恰好一次），并重发消息丢失的到期作业。"),
+    "jobs": Area("jobs_cmds", "作业队列：列出、查看、死信列表、重试。"),
 }
 
 
