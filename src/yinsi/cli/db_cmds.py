@@ -108,15 +108,23 @@ def policy_publish(
     url: str | None = typer.Option(None, "--url", help=URL_HELP),
     by: str | None = typer.Option(None, "--by", help="发布人"),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+    notify: bool = typer.Option(True, "--notify/--no-notify",
+                                help="为变更安排告知（默认）：告知无法在生效前送达时拒绝发布"),
+    now: str | None = typer.Option(None, "--now", help="发布时间（ISO 8601，带时区；默认当前时间）"),
 ) -> None:
-    """合规检查、渲染并存档一个版本；同一版本标签只能发布一次。"""
+    """合规检查、渲染并存档一个版本；同一版本标签只能发布一次；为受影响的人安排变更告知。"""
+    from yinsi.cli.notice_cmds import parse_now, plan_line
     from yinsi.services.publishing import publish
 
+    at = parse_now(now)
     with _friendly_errors():
-        v = publish(file, url=url, by=by)
+        v = publish(file, url=url, by=by, now=at, notify=notify)
+    line = plan_line(v.tenant, v.label, url) if notify and v.created else None
     if as_json:
         print(json.dumps(v.to_dict(), ensure_ascii=False, indent=2))
         return
+    if line:
+        console.print(line, highlight=False)
     name = f"{escape(v.tenant)} 的版本 {escape(v.label)}"
     if v.created:
         console.print(f"[green]已发布[/green]：{name}（声明哈希 {v.declaration_hash[:12]}）", highlight=False)

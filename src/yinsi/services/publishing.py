@@ -183,6 +183,8 @@ def publish(
     by: str | None = None,
     *,
     now: datetime | None = None,
+    notify: bool = False,
+    channels: Any = None,
 ) -> PublishedVersion:
     """Lint, render and archive the declaration at ``decl_path`` as a new version of its tenant.
 
@@ -190,6 +192,11 @@ def publish(
     this label. Raises ``DeclarationError`` (invalid file), ``VersionConflict`` (label taken by other
     content), ``PublishError`` and ``yinsi.storage.StorageError`` (database problems).
     ``now`` is the publication time (timezone-aware; default: the current UTC time).
+
+    ``notify``: schedule the notices of the change to everyone who consented under an older version
+    (:mod:`yinsi.services.policy_notices`); the version is refused, before anything is archived, when they
+    could not arrive before the effective date (``policy_changes.notice_days`` days before, if promised).
+    ``channels`` are the outbox adapters the notices use later (default: from the environment).
     """
     if now is not None and now.utcoffset() is None:
         raise ValueError("publish(now=...) needs a timezone-aware datetime")
@@ -203,6 +210,7 @@ def publish(
     declaration_hash = text_hash(text)
     published_at = (now or datetime.now(UTC)).astimezone(UTC)
     tenant_id, label = decl.tenant, decl.version.label
+    prepared = _prepare_notices(decl, url, published_at, channels) if notify else None
 
     with _session_factory(url) as factory:
         trail = AuditTrail(factory)
@@ -245,8 +253,24 @@ def publish(
                     continue
                 published = _to_published(row, created=True)
             trail.ensure_tenant_keys(tenant_id)  # a tenant has its keys from its first publication
+            if prepared is not None:
+                from yinsi.services.policy_notices import PolicyNotices
+
+                with PolicyNotices(url, channels=channels) as notices:
+                    notices.schedule_change(prepared, by=by)
             return published
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _prepare_notices(decl: Declaration, url: str | None, now: datetime, channels: Any) -> Any:
+    """The change's notices, checked to arrive in time (``PublishError`` in Chinese otherwise)."""
+    from yinsi.services.policy_notices import NoticeRefused, PolicyNotices
+
+    with PolicyNotices(url, channels=channels) as notices:
+        try:
+            return notices.prepare_change(decl, now=now)
+        except NoticeRefused as exc:
+            raise PublishError(str(exc)) from None
 
 
 def history(tenant: str, url: str | None = None) -> list[PublishedVersion]:
