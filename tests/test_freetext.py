@@ -1,0 +1,190 @@
+"""PI inside free text (issue 10 item 1): erasure redacts the person's identifiers in every row of a free-text
+column, a copy quotes the passages, the read-back searches the column; on SQLite, PostgreSQL and MariaDB (the
+微聊客 demo app of test_rights_service with a ``tickets`` table added), checked by independent SQL."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
+
+from tests import test_rights_service as rights_tests
+from tests.test_rights_service import MAP, TENANT, Env, _verified
+from yinsi.datamap_io import parse_datamap, with_key_prefixes
+from yinsi.domain import freetext as ft
+from yinsi.domain.rights import RequestType, State
+from yinsi.rights import erasure as erasure_module
+from yinsi.rights import freetext
+from yinsi.rights.context import ErasureIncomplete
+from yinsi.storage.tables import Tenant
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+env = rights_tests.env
+
+
+# ------------------------------------------------------------------------------------ the texts alone
+def test_written_variants_of_one_identifier_are_found_and_only_they_are_cut() -> None:
+    idents = ft.identifiers([("phone", "13812345678"), ("name", "张伟"), ("id_card", "11010119900307451x"),
+                             ("email", "Zhang.Wei@Example.com"), ("plate", "京A12345")])
+    text = ("联系人：张伟 电话：138 1234 5678，另留 +86 138-1234-5678 和 １３８１２３４５６７８；"
+            "邻居王芳 13912345678。证件 110101 19900307 451X，邮箱 zhang.wei@example.com，车 京A·12345。")
+    out = freetext.redact_text(text, idents, names=lambda t: [])
+    assert out == ("联系人：[已删除] 电话：[已删除]，另留 [已删除] 和 [已删除]；"
+                   "邻居王芳 13912345678。证件 [已删除]，邮箱 [已删除]，车 [已删除]。")
+    # a longer number that merely contains the digits is another number
+    assert freetext.redact_text("订单号 9138123456780", idents, names=lambda t: []) == "订单号 9138123456780"
+
+
+def test_a_name_the_scanner_finds_right_next_to_the_persons_phone_goes_too_and_nothing_further() -> None:
+    idents = ft.identifiers([("phone", "13812345678")])
+    text = "联系人：李建国 电话：13812345678，邻居王芳也反映漏水。"
+    out = freetext.redact_text(text, idents)  # the shipped name model
+    assert out == "联系人：[已删除] 电话：[已删除]，邻居王芳也反映漏水。"
+    assert freetext.redact_text("13812345678（李建国）来电", idents) == "[已删除]（[已删除]）来电"
+    assert freetext.redact_text("李建国说楼上13812345678漏水", idents) == "李建国说楼上[已删除]漏水"
+
+
+def test_the_index_sees_numbers_anywhere_and_names_only_in_name_like_contexts() -> None:
+    toks = ft.tokens("报修人：张伟，王芳女士（139 1234 5678），赵敏说楼上漏水")
+    assert ("phone", "13912345678") in toks
+    assert ("name", "张伟") in toks and ("name", "王芳") in toks
+    assert ("name", "赵敏") not in toks  # running text: found only through the person's other identifiers
+
+
+def test_a_copy_passage_hides_other_peoples_numbers() -> None:
+    idents = ft.identifiers([("phone", "13812345678")])
+    assert freetext.quoted("前情。邻居13912345678说13812345678家漏水。后来修好了。", idents) == \
+        ["邻居[他人信息已隐去]说13812345678家漏水。"]
+
+
+# ------------------------------------------------------------------------------- on the three databases
+def _with_tickets(e: Env) -> Any:
+    """The demo map with a free-text tickets table and the agent's phone and name as identifiers."""
+    doc = yaml.safe_load(Path(MAP).read_text(encoding="utf-8"))
+    agent = next(s for s in doc["subjects"] if s["id"] == "agent")
+    agent["attributes"] = {**agent.get("attributes", {}), "name": "name"}
+    agent["identifiers"] = ["phone", "name"]
+    app_db = next(s for s in doc["stores"] if s["id"] == "app_db")
+    app_db["tables"]["tickets"] = {
+        "columns": {"id": {"not_pi": True, "why": "工单编号"},
+                    "author_id": {"not_pi": True, "why": "提交人编号（工单由他人代写时不是被提及的人）"},
+                    "body": {"item": "content.posts", "free_text": True}}}
+    dm = parse_datamap(yaml.safe_dump(doc, allow_unicode=True), "tickets-map").datamap
+    return with_key_prefixes(dm, {"cache": e.prefix})
+
+
+def _spaced(phone: str) -> str:
+    return f"{phone[:3]} {phone[3:7]} {phone[7:]}"
+
+
+def _dashed(phone: str) -> str:
+    return f"+86 {phone[:3]}-{phone[3:7]}-{phone[7:]}"
+
+
+def _setup(e: Env) -> tuple[Any, dict[int, str], str, str, str]:
+    md = MetaData()
+    tickets = Table("tickets", md, Column("id", Integer, primary_key=True, autoincrement=False),
+                    Column("author_id", Integer), Column("body", String(1000)), mysql_charset="utf8mb4")
+    md.create_all(e.engine)
+    me, other = e.agent_row(), e.agent_row(e.other)
+    phone, name, other_phone, other_name = me["phone"], me["name"], other["phone"], other["name"]
+    assert phone and name and other_phone and other_name and name != other_name
+    bodies = {
+        1: f"联系人：{name} 电话：{_spaced(phone)}，厨房水管漏水，请尽快处理。",
+        2: f"邻居{other_name}（{other_phone}）反映楼上 {_dashed(phone)} 家漏水。",
+        3: f"业主{other_name}，手机{other_phone}，门锁坏了。",
+        4: f"报修人：{name}，要求周末上门。",
+        5: "公共区域灯坏了，无联系人。",
+    }
+    with e.engine.begin() as conn:
+        conn.execute(tickets.insert(), [{"id": k, "author_id": e.other, "body": v} for k, v in bodies.items()])
+    return _with_tickets(e), bodies, phone, name, other_phone
+
+
+def _count(e: Env, like: str) -> int:
+    """Rows whose body holds ``like`` once spaces, dashes and a +86 are taken out (independent SQL)."""
+    with e.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM tickets WHERE REPLACE(REPLACE(REPLACE(body, ' ', ''), "
+                                     "'-', ''), '+86', '') LIKE :p"), {"p": f"%{like}%"}).scalar() or 0)
+
+
+def _bodies(e: Env) -> dict[int, str]:
+    with e.engine.connect() as conn:
+        return {int(k): str(v) for k, v in conn.execute(text("SELECT id, body FROM tickets ORDER BY id")).all()}
+
+
+def test_copy_quotes_erasure_redacts_every_row_and_read_back_searches_the_column(env: Env, tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    e = env
+    dm, bodies, phone, name, other_phone = _setup(e)
+    assert _count(e, phone) == 2 and _count(e, name) == 2 and _count(e, other_phone) == 2
+    subject = str(e.agent)
+    with rights_tests.RightsService(e.url, datamaps={TENANT: dm}, store_urls=e.urls, channels={}) as svc:
+        # the copy quotes the passages, the column named; a name-only mention (a namesake?) is not quoted
+        rid = _verified(svc, subject, RequestType.COPY)
+        assert svc.run(TENANT, rid) in (State.COMPLETED, State.WAITING_MANUAL)  # the vendor systems
+        package = svc.export(TENANT, rid, tmp_path / "copy.zip")
+        data = json.loads(zipfile.ZipFile(io.BytesIO(package.read_bytes())).read("personal_information.json"))
+        quoted = sorted((d["source"], d["value"]) for d in data["data"] if d["location"] == "app_db.tickets.body")
+        assert quoted == [("tickets:1", bodies[1]),
+                          ("tickets:2", f"邻居{other_name_of(e)}（[他人信息已隐去]）反映楼上 {_dashed(phone)} 家漏水。")]
+
+        # erasure; a mention written into the column just before the read-back fails the run
+        real = freetext.erase_steps
+
+        def then_reinsert(*args: Any, **kwargs: Any) -> None:
+            real(*args, **kwargs)
+            with e.engine.begin() as conn:
+                conn.execute(text("INSERT INTO tickets (id, author_id, body) VALUES (6, :a, :b)"),
+                             {"a": e.other, "b": f"再次来电 {phone}"})
+
+        monkeypatch.setattr(erasure_module.freetext, "erase_steps", then_reinsert)
+        rid = _verified(svc, subject, RequestType.DELETION)
+        with pytest.raises(ErasureIncomplete, match=r"app_db\.tickets\.body"):
+            svc.run(TENANT, rid)
+        assert svc.show(TENANT, rid).state is not State.COMPLETED
+        monkeypatch.setattr(erasure_module.freetext, "erase_steps", real)
+        assert svc.run(TENANT, rid) in (State.COMPLETED, State.WAITING_MANUAL)  # the retry redacts row 6 too
+    after = _bodies(e)
+    # independent SQL: the person's phone and name are in no row; other people's mentions are untouched
+    assert _count(e, phone) == 0 and _count(e, name) == 0
+    assert _count(e, other_phone) == 2
+    assert after == {1: "联系人：[已删除] 电话：[已删除]，厨房水管漏水，请尽快处理。",
+                     2: f"邻居{other_name_of(e)}（{other_phone}）反映楼上 [已删除] 家漏水。",
+                     3: bodies[3], 4: "报修人：[已删除]，要求周末上门。", 5: bodies[5], 6: "再次来电 [已删除]"}
+
+
+def other_name_of(e: Env) -> str:
+    return str(e.agent_row(e.other)["name"])
+
+
+def test_the_index_holds_keyed_hashes_only_per_tenant_and_catches_up_from_its_mark(env: Env) -> None:
+    e = env
+    dm, _, phone, name, _ = _setup(e)
+    col = freetext.free_text_columns(dm)[0]
+    idents = ft.identifiers([("phone", phone), ("name", name)])
+    with rights_tests.RightsService(e.url, datamaps={TENANT: dm}, store_urls=e.urls, channels={}) as svc:
+        index = freetext.tenant_index(svc, TENANT)
+        conn = svc.connector(dm, TENANT, "app_db")
+        assert index.refresh(conn, col) == 5
+        assert index.lookup(col, idents) == ["1", "2", "4"]
+        assert index.refresh(conn, col) == 0  # nothing new
+        with e.engine.begin() as c:
+            c.execute(text("INSERT INTO tickets (id, author_id, body) VALUES (9, 1, :b)"), {"b": f"回电{phone}"})
+        assert index.refresh(conn, col) == 1 and index.lookup(col, idents) == ["1", "2", "4", "9"]
+        with svc.tx() as s:
+            s.add(Tenant(id="another", name="另一租户", created_at=datetime(2026, 3, 1, tzinfo=UTC)))
+        svc.audit.ensure_tenant_keys("another")
+        other_tenant = freetext.tenant_index(svc, "another")
+        assert other_tenant.lookup(col, idents) == []
+    with e.engine.connect() as c:
+        stored = " ".join(str(v) for row in c.execute(text("SELECT * FROM freetext_tokens")).all() for v in row)
+    assert phone not in stored and name not in stored and len(stored) > 0
