@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from yinsi.domain.datamap import DataMap, EraseAction, Location, RowAction, StoreKind, Subject
 from yinsi.domain.rights import DeletionGround, Refusal, RefusalGround, RequestType, State
+from yinsi.rights import freetext
 from yinsi.rights.context import Job, RequestError, RightsContext
 from yinsi.rights.holds import hold, hold_count
 from yinsi.rights.notices import enqueue_notices, recipient_notices, recipients_of
@@ -54,6 +55,9 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
                                           for k, p in enumerate(unchecked)], "注销前提须人工确认，确认前不删除任何数据")
     connectors = ctx.connectors(dm, job.tenant)
     locations = erasure_locations(job, dm, connectors)
+    # free text: the person's identifiers are redacted in every row of each free-text column (own rows too)
+    ft_cols = freetext.applies(dm, subj, None if cancel else job.details.get("items"))
+    locations = [loc for loc in locations if loc.erase is not EraseAction.REDACT]
     plan = plan_snapshot(ctx, job, dm, locations)
     for conn in connectors.values():
         if hasattr(conn, "bind"):
@@ -62,6 +66,7 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
     decl = job.decl or ctx.declaration(job.tenant)
     notices, manual_notices = recipient_notices(dm, decl, plan["recipients"])
     status_of = ensure_steps(ctx, job, [(op.key, op.action) for op in ops]
+                             + [(col.step_key, "redact") for col in ft_cols]
                              + [(f"notify:{rid}", "manual") for rid, _ in manual_notices])
     delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
     index = {op.key: n for n, op in enumerate(ops)}
@@ -79,11 +84,13 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
 
     todo = [op for op in ops if status_of.get(op.key) not in (DONE, MANUAL_PENDING)]
     in_layers(ctx, job, todo, connectors, step)
+    freetext.erase_steps(ctx, job, dm, subj, plan, connectors, ft_cols, status_of)
     for rid, who in manual_notices:
         if status_of.get(f"notify:{rid}") != DONE:
             mark_step(ctx, job, f"notify:{rid}", MANUAL_PENDING,
                       {"what": f"通知接收方 {rid} 删除该用户的个人信息（R13）", "who": who})
     verified = read_back(ctx, job, ops, connectors)  # before waiting for people: a failure shows at once
+    verified += freetext.read_back(ctx, job, dm, subj, plan, connectors, ft_cols)
     manual_keys = [op.key for op in ops if op.action == "manual"] + [f"notify:{rid}" for rid, _ in manual_notices]
     if any(status_of.get(k) != DONE for k in manual_keys):
         return wait_manual(ctx, job, [], f"{verified} 个位置已删除并回读核实；有无法自动处理的系统，"
@@ -199,7 +206,8 @@ def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence
     if plan is not None:
         return dict(plan)
     # Redis keys need them, and so do the people doing manual steps after the app's rows are gone
-    needs_attributes = any(loc.attributes or loc.store_kind is StoreKind.MANUAL for loc in locations)
+    needs_attributes = (any(loc.attributes or loc.store_kind is StoreKind.MANUAL for loc in locations)
+                        or freetext.needs_identifiers(dm, dm.subject(job.kind)))
     attributes = ctx.attributes(dm, job.kind, job.subject) if needs_attributes else {}
     chosen = None if job.type is RequestType.CANCEL_ACCOUNT else job.details.get("items") or None
     recipients = recipients_of(ctx, job.tenant, job.subject, chosen)
