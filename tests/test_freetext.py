@@ -188,3 +188,26 @@ def test_the_index_holds_keyed_hashes_only_per_tenant_and_catches_up_from_its_ma
     with e.engine.connect() as c:
         stored = " ".join(str(v) for row in c.execute(text("SELECT * FROM freetext_tokens")).all() for v in row)
     assert phone not in stored and name not in stored and len(stored) > 0
+
+
+def test_yinsi_freetext_index_reads_only_the_rows_added_since_its_last_run(env: Env, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from yinsi.cli.main import app
+
+    e = env
+    dm, _, phone, _, _ = _setup(e)
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(dm.model_dump(mode="json", exclude_none=True), allow_unicode=True), encoding="utf-8")
+    args = ["freetext", "index", TENANT, "--datamap", str(path), "--store", f"app_db={e.url}",
+            "--store", f"cache={e.urls['cache']}", "--url", e.url, "--json"]
+    runner = CliRunner()
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["columns"][0] | {"indexed_at": None} == \
+        {"column": "app_db.tickets.body", "key_mark": "5", "rows_indexed": 5, "read": 5, "indexed_at": None}
+    with e.engine.begin() as c:
+        c.execute(text("INSERT INTO tickets (id, author_id, body) VALUES (7, 1, :b)"), {"b": f"回电{phone}"})
+    again = json.loads(runner.invoke(app, args).output)["columns"][0]
+    assert (again["read"], again["rows_indexed"], again["key_mark"]) == (1, 6, "7")
+    assert phone not in first.output

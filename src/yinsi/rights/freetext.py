@@ -329,3 +329,32 @@ def copy_entries(ctx: Any, job: Any, dm: DataMap) -> list[dict[str, Any]]:
         with reaching(dm, col.store):
             out.extend(passages(index, ctx.connector(dm, job.tenant, col.store), col, idents))
     return out
+
+
+def build_index(ctx: Any, tenant: str, dm: DataMap, progress: Callable[[str, int], None] | None = None,
+                totals: Callable[[str, int], None] | None = None) -> list[dict[str, Any]]:
+    """Bring the tenant's free-text index up to date for every free-text column of ``dm`` (``yinsi freetext
+    index``): the rows added since the last run (and those changed, with ``updated_at``). ``totals`` is
+    told each column's count of rows still to index before it starts; returns each column's state."""
+    from sqlalchemy import func
+
+    from yinsi.rights.freetext_index import key_column, parse_key
+    from yinsi.rights.reach import reaching
+
+    index = tenant_index(ctx, tenant)
+    out: list[dict[str, Any]] = []
+    for col in free_text_columns(dm):
+        with reaching(dm, col.store):
+            conn = ctx.connector(dm, tenant, col.store)
+            if totals is not None:
+                mark = index.state(col)["key_mark"]
+                t = conn.table(col.table)
+                pk = key_column(t, col)
+                stmt = select(func.count()).select_from(t)
+                if mark is not None:
+                    stmt = stmt.where(pk > parse_key(pk, mark))
+                with conn.engine.connect() as c:
+                    totals(col.id, int(c.execute(stmt).scalar() or 0))
+            read = index.refresh(conn, col, progress)
+        out.append({**index.state(col), "read": read})
+    return out
