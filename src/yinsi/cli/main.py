@@ -64,6 +64,7 @@ AREAS: dict[str, Area] = {
     "datamap": Area("demoapp_cmds", "数据地图：每个个人信息项在应用的哪个存储、哪张表、哪一列。"),
     "notices": Area("notice_cmds", "变更告知：发送到期告知、查看重新同意进度、宣布停止运营。"),
     "retention": Area("retention_cmds", "存储期限：按声明与数据地图查看到期计划、清理过期数据。"),
+    "freetext": Area("freetext_cmds", "自由文本：建立与更新标识索引（删除、复制、回读据此查找被提及的人）。"),
     "demo-app": Area("demoapp_cmds", "演示应用（微聊客，examples/weiliaoke_app）：建表、生成数据、统计。"),
     "apikey": Area("apikey_cmds", "应用 API 密钥：创建、列出、轮换、吊销（仅管理员）。"),
     "applink": Area("apikey_cmds", "应用跳转登录（deep link）的签名密钥：设置与查看（仅管理员）。"),
