@@ -128,6 +128,8 @@ class RequestDetailsIn(Body):
         None, max_length=50, description="correction / supplement：{个人信息项或 表.列: 新值}")
     ground: DeletionGround | None = Field(None, description="deletion：PIPL 47 的删除情形（R4）")
     items: list[DetailKey] | None = Field(None, max_length=100, description="deletion：要删除的个人信息项（默认全部）")
+    include_historical: bool | None = Field(
+        None, description="correction：本人明确要求一并更正历史记录列（数据地图 historical: true，默认不改）")
     scopes: list[Scope] | None = Field(None, max_length=100, description="withdraw_consent / restriction：同意范围")
     features: list[DetailKey] | None = Field(None, max_length=100, description="restriction：限制处理的功能（默认全部）")
     about: Literal["rules", "automated_decision"] | None = Field(None, description="explanation：处理规则或自动化决策")

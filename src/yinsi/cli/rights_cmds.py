@@ -140,6 +140,8 @@ def request_submit(
     ground: str | None = typer.Option(None, "--ground", help="删除理由（PIPL 47）：purpose_done、service_stopped、"
                                                          "consent_withdrawn（默认）、unlawful、other_law"),
     item: list[str] = typer.Option([], "--item", help="删除：只删除这些个人信息项，可重复（默认全部）"),
+    include_historical: bool = typer.Option(False, "--include-historical",
+                                            help="更正：本人明确要求一并更正历史记录列（数据地图 historical: true）"),
     scope: list[str] = typer.Option([], "--scope", help="撤回同意：要撤回的同意范围，可重复（默认全部）；"
                                     "限制处理：同时撤回的同意范围"),
     feature: list[str] = typer.Option([], "--feature", help="限制处理：限制这些功能的处理，可重复（默认全部处理）"),
@@ -163,6 +165,8 @@ def request_submit(
             details[key] = value
     if item:
         details["items"] = item
+    if include_historical:
+        details["include_historical"] = True
     if scope:
         details["scopes"] = scope
     if feature:

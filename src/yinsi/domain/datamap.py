@@ -376,6 +376,13 @@ class DataMap(_Model):
             raise DataMapInvalid(errors)
         return [loc for loc in _locations(self) if subject is None or loc.subject == subject]
 
+    def column_item(self, store_id: str, table: str, column: str) -> str | None:
+        """The PI item a column of an SQL store's table is mapped to (``None``: not PI, unmapped)."""
+        store = self.store(store_id)
+        mapped = store.tables.get(table) if isinstance(store, SqlStore) else None
+        col = mapped.columns.get(column) if mapped is not None else None
+        return col.item if col is not None and not col.not_pi else None
+
     def subject_column_item(self, subject_id: str, column: str) -> str | None:
         """The PI item a column of the subject kind's own table is mapped to (``None``: not PI, unmapped)."""
         subj = self.subject(subject_id)

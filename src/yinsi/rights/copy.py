@@ -15,6 +15,7 @@ from yinsi.domain.datamap import DataMap, Location, StoreKind
 from yinsi.domain.policy import Declaration
 from yinsi.domain.rights import REQUEST_ZH, RequestType, State
 from yinsi.domain.taxonomy import LegalBasis
+from yinsi.rights import snapshot
 from yinsi.rights.context import Job, RequestError, RightsContext
 from yinsi.rights.export import EXPORT_FIELD, build_package, write_private
 from yinsi.rights.freetext import copy_entries
@@ -32,26 +33,38 @@ def read_all(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence[Loca
     connectors = ctx.connectors(dm, job.tenant)
     ordered = [loc for loc in access_order(locations) if loc.store_kind is not StoreKind.MANUAL]
     reads: dict[tuple[str, str], Location] = {}  # one read per SQL table (whole rows), one per Redis key
-    for loc in ordered:
-        key = (loc.store, loc.table or "") if loc.store_kind is StoreKind.SQL else (loc.store, loc.id)
-        reads.setdefault(key, loc)
+    for loc in ordered:  # a table with several reaches: one read per reach
+        reads.setdefault(_read_key(loc), loc)
 
     def read(loc: Location) -> list[Any]:
         return list(connectors[loc.store].read(loc, job.subject, whole=loc.store_kind is StoreKind.SQL))
 
     got = dict(zip(reads, map_parallel(ctx, read, list(reads.values()), connectors), strict=True))
     found: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
     for loc in ordered:
         if loc.store_kind is StoreKind.SQL:
-            rows = [(r.key, r.values.get(loc.column)) for r in got[(loc.store, loc.table or "")]]
+            rows = [(r.key, r.values.get(loc.column)) for r in got[_read_key(loc)]]
         else:
             rows = [(r.key, r.values.get("value")) for r in got[(loc.store, loc.id)]]
         for source, value in rows:
             if value is None or value == "":
                 continue
-            found.append({"item": loc.item, "name": loc.item_name, "sensitive": loc.sensitive,
-                          "location": loc.id.rsplit("@", 1)[0], "source": source, "value": value})
+            if (loc.item, source, loc.column, repr(value)) in seen:  # a row two reaches find is listed once
+                continue
+            seen.add((loc.item, source, loc.column, repr(value)))
+            entry = {"item": loc.item, "name": loc.item_name, "sensitive": loc.sensitive,
+                     "location": loc.id.rsplit("@", 1)[0], "source": source, "value": value}
+            if loc.shared_via:
+                entry["shared"] = f"与他人共享（经 {loc.shared_via} 关联）"
+            found.append(entry)
     return found
+
+
+def _read_key(loc: Location) -> tuple[str, str]:
+    if loc.store_kind is StoreKind.SQL:
+        return loc.store, f"{loc.table}{loc.reach_suffix}"
+    return loc.store, loc.id
 
 
 def manual_sources(dm: DataMap, locations: Sequence[Location]) -> list[tuple[str, str, str]]:
@@ -90,6 +103,8 @@ def run_copy(ctx: RightsContext, job: Job) -> State:
                              "reason": "该项个人信息不是基于同意或订立、履行合同所必需而处理，不属于转移范围（R2，NDSR 25）"})
         found = keep
     manual = manual_sources(dm, locations)
+    if manual and any(loc.captures for loc in locations):  # what the person obtaining the copy there needs
+        snapshot.keep_captures(ctx, job, dm, locations)
     for _key, what, who in manual:
         excluded.append({"item": "", "name": what, "reason": f"Yinsi 无法直接读取，由{who}另行提供"})
     meta = {"tenant": job.tenant, "app": decl.app.name, "controller": decl.controller.legal_name.value,

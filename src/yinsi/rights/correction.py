@@ -10,6 +10,7 @@ from yinsi.audit import AuditAction
 from yinsi.domain.datamap import StoreKind
 from yinsi.domain.rights import REQUEST_ZH, RequestType, State
 from yinsi.protect.errors import InvalidIdentifier
+from yinsi.rights import snapshot
 from yinsi.rights.context import ErasureIncomplete, Job, RequestError, RightsContext
 from yinsi.rights.steps import open_manual, wait_manual
 from yinsi.rights.transitions import finish
@@ -21,12 +22,26 @@ def run_correction(ctx: RightsContext, job: Job) -> State:
     locations = dm.locations(job.kind)
     connectors = ctx.connectors(dm, job.tenant)
     supplement = job.type is RequestType.SUPPLEMENT
+    matched = [loc for loc in locations if loc.match]
+    if matched:  # rows found by the person's phone are found by the phone before it is corrected
+        plan: dict[str, Any] = {"attributes": ctx.attributes(dm, job.kind, job.subject)}
+        snapshot.apply(plan, connectors, job.subject)
+        plan.update(snapshot.pinned_rows(matched, connectors, job.subject))
+        snapshot.apply(plan, connectors, job.subject)
+    historical = bool(job.details.get("include_historical"))
     done: list[str] = []
+    left: list[str] = []
     manual: list[tuple[str, str, str]] = []
     for key, raw in changes.items():
         targets = [loc for loc in locations if loc.item == key or f"{loc.table}.{loc.column}" == key]
         if not targets:
             raise RequestError(f"数据地图中该主体没有个人信息项或列「{key}」")
+        if not historical:  # a record of the past (the number a call came from) stays unless asked for
+            left += [loc.id for loc in targets if loc.historical]
+            targets = [loc for loc in targets if not loc.historical]
+            if not targets:
+                raise RequestError(f"「{key}」只出现在历史记录中（数据地图标记为 historical），更正不改变历史；"
+                                   "如本人明确要求一并更正历史记录，请在请求中注明（--include-historical）")
         for loc in targets:
             if loc.store_kind is StoreKind.MANUAL:
                 if all(k != loc.manual_key for k, _, _ in manual):  # one step per manual step, as in erasure
@@ -48,8 +63,11 @@ def run_correction(ctx: RightsContext, job: Job) -> State:
         ctx.audit.record_in(s, job.tenant, job.actor, AuditAction.RIGHTS_REQUEST_STEP, subject=job.subject,
                             items=sorted({loc.split("@")[0] for loc in done}),
                             reason=f"{REQUEST_ZH[job.type]}请求 {job.request_id}")
-    result = {"corrected_locations": done, "keys": sorted(changes)}
+    result = {"corrected_locations": done, "keys": sorted(changes), "historical_left": left,
+              "include_historical": historical}
     note = f"已{REQUEST_ZH[job.type]} {len(done)} 处并回读核实"
+    if left:
+        note += f"；{len(left)} 处历史记录未改动（本人未要求更正历史）"
     if manual and open_manual(ctx, job, [k for k, _, _ in manual]):
         return wait_manual(ctx, job, manual, note + "；另有系统须人工处理", result)
     return finish(ctx, job, result, note)

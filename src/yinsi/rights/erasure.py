@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from yinsi.domain.datamap import DataMap, EraseAction, Location, RowAction, StoreKind, Subject
 from yinsi.domain.rights import DeletionGround, Refusal, RefusalGround, RequestType, State
-from yinsi.rights import freetext
+from yinsi.rights import freetext, snapshot
 from yinsi.rights.context import Job, RequestError, RightsContext
 from yinsi.rights.holds import hold, hold_count
 from yinsi.rights.notices import enqueue_notices, recipient_notices, recipients_of
@@ -58,10 +58,8 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
     # free text: the person's identifiers are redacted in every row of each free-text column (own rows too)
     ft_cols = freetext.applies(dm, subj, None if cancel else job.details.get("items"))
     locations = [loc for loc in locations if loc.erase is not EraseAction.REDACT]
-    plan = plan_snapshot(ctx, job, dm, locations)
-    for conn in connectors.values():
-        if hasattr(conn, "bind"):
-            conn.bind(plan["attributes"], job.subject)
+    plan = plan_snapshot(ctx, job, dm, locations, connectors)
+    snapshot.apply(plan, connectors, job.subject)
     ops = erasure_operations(erasure_order(locations, connectors), subj, cancel=cancel)
     decl = job.decl or ctx.declaration(job.tenant)
     notices, manual_notices = recipient_notices(dm, decl, plan["recipients"])
@@ -97,7 +95,8 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
                                          "等待人工确认（期限照常计算）")
     ended = end_consents(ctx, job, consent_scopes(ctx, job, decl, locations))
     held = hold_count(ctx, job)
-    result = {"locations": len(locations), "operations": len(ops), "verified_locations": verified,
+    covered, statement = snapshot.completion(job.kind, locations, plan)
+    result = {"locations": len(locations), "operations": len(ops), "verified_locations": verified, **covered,
               "legal_hold_rows": held, "consents_ended": ended,
               # R11: an e-mail counts as notified only once delivered (queries.show reads the outbox)
               "recipients_notified": [], "recipients_queued": [rid for rid, _ in notices],
@@ -111,7 +110,7 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
     if manual_notices:
         told += f"；{len(manual_notices)} 个接收方已由人工通知"
     return finish(ctx, job, result, f"{what}完成：{verified} 个位置已删除或匿名化并回读核实；{held} 条依法保存的记录已隔离；"
-                                    + told, enqueue)
+                                    + told + statement, enqueue)
 
 
 def consent_scopes(ctx: RightsContext, job: Job, decl: Any, locations: Sequence[Location]) -> list[str] | None:
@@ -144,7 +143,8 @@ def erasure_locations(job: Job, dm: DataMap, connectors: Mapping[str, Any] | Non
     such as the invoices of an order). Only a column the database keeps NOT NULL takes its whole row, and
     then the rows of the subject's tables that reference it go too (children first), so no foreign key
     is left pointing at a deleted row."""
-    every = dm.locations(job.kind)
+    # free text (redact) is the free-text module's: never a per-row action here
+    every = [loc for loc in dm.locations(job.kind) if loc.erase is not EraseAction.REDACT]
     items = set(job.details.get("items") or [])
     if not items:
         return every
@@ -196,10 +196,13 @@ def _nullable(connectors: Mapping[str, Any] | None, loc: Location) -> bool:
         return False
 
 
-def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence[Location]) -> dict[str, Any]:
+def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence[Location],
+                  connectors: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The plan snapshot, made once before anything is erased and kept encrypted with the request: the
     subject's attributes (a Redis key such as ``sms:code:{phone}`` must still be found after the SQL
-    side cleared the phone) and the recipients to notify (R13)."""
+    side cleared the phone, rows of a ``match`` reach too), the recipients to notify (R13), and
+    (:mod:`yinsi.rights.snapshot`) the pinned and shared rows, manual-step captures and other subject
+    kinds the person may be known under."""
     with ctx.sessions() as s:
         token = ctx.get(s, job.tenant, job.request_id).plan_encrypted
     plan = ctx.decrypt(job.tenant, PLAN_FIELD, token)
@@ -208,10 +211,16 @@ def plan_snapshot(ctx: RightsContext, job: Job, dm: DataMap, locations: Sequence
     # Redis keys need them, and so do the people doing manual steps after the app's rows are gone
     needs_attributes = (any(loc.attributes or loc.store_kind is StoreKind.MANUAL for loc in locations)
                         or freetext.needs_identifiers(dm, dm.subject(job.kind)))
+    others = snapshot.looks_for_others(dm, job)
+    needs_attributes = needs_attributes or others or any(loc.match for loc in locations)
     attributes = ctx.attributes(dm, job.kind, job.subject) if needs_attributes else {}
     chosen = None if job.type is RequestType.CANCEL_ACCOUNT else job.details.get("items") or None
     recipients = recipients_of(ctx, job.tenant, job.subject, chosen)
     plan = {"attributes": attributes, "recipients": recipients, "made_at": ctx.clock().isoformat()}
+    if connectors is not None:
+        plan.update(snapshot.extras(dm, job.kind, job.subject, plan, locations, connectors))
+    if others:
+        plan["other_kinds"] = snapshot.other_kinds(dm, job.kind, attributes, locations, ctx.store_urls)
     with ctx.tx() as s:
         row = ctx.get(s, job.tenant, job.request_id)
         if row.plan_encrypted is None:

@@ -37,6 +37,13 @@ def identifiers(ctx: RightsContext, tenant: str, request_id: str, staff_id: str,
     values.update({f"{subj.table}.{column}": str(attributes[name]) for name, column in subj.attributes.items()
                    if attributes.get(name) is not None})
     shown = sorted({items[n] for n in subj.attributes if attributes.get(n) is not None and n in items})
+    for step, got in sorted((plan.get("captures") or {}).items()):  # what manual steps need (e.g. file paths)
+        for cap in got:
+            if cap.get("values"):
+                values[f"{step} · {cap['table']}.{cap['column']}"] = "；".join(str(v) for v in cap["values"])
+                item = dm.column_item(cap["store"], cap["table"], cap["column"])
+                if item and item not in shown:
+                    shown.append(item)
     ctx.audit.log.append(tenant, staff_id, AuditAction.UNMASK, pseudonym, shown, reason.strip(),
                          {**details, "request": row.id, "source": source, "purpose": "manual_step"})
     return values

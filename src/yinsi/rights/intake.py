@@ -137,6 +137,8 @@ def check_details(rtype: RequestType, details: dict[str, Any]) -> dict[str, Any]
         changes = details.get("changes")
         if not isinstance(changes, dict) or not changes:
             raise RequestError("更正或补充请求须给出要修改的个人信息项与新值（--change 项=新值）")
+    elif details.get("include_historical"):
+        raise RequestError("只有更正或补充请求可以要求更正历史记录（--include-historical）")
     if rtype is RequestType.DELETION or (rtype is RequestType.DECEASED and details.get("action") == "deletion"):
         if "ground" not in details:  # C6: then only the consents of what is deleted end, not all of them
             details["ground_default"] = True

@@ -91,6 +91,8 @@ def _sql_table_order(store: str, groups: Mapping[tuple[str, str, str], list[Loca
             edges.extend((t, parent) for parent in _ancestors(t, deps))  # child before parent
     for key in keys:
         for loc in groups[key]:
+            if loc.shared_via:  # its rows are pinned at plan time: the link table may go first (foreign keys)
+                continue
             for hop in loc.join:
                 for via in (hop.from_table, hop.to_table):
                     if via != key[2]:

@@ -326,11 +326,13 @@ class SqlConnector:
         return or_(*(self._where_row_key(t, k) for k in row_keys)) if row_keys else false()
 
     # --- the connector interface ---------------------------------------------------------------------
-    def read(self, loc: Location, subject_value: str, *, whole: bool = False) -> list[Row]:
+    def read(self, loc: Location, subject_value: str, *, whole: bool = False, shared: bool = True) -> list[Row]:
         """The location's values for the subject, one ``Row`` per row holding a value (NULL is no value).
-        ``whole=True``: every row reaching the subject with all its columns (legal-hold capture)."""
+        ``whole=True``: every row reaching the subject with all its columns (legal-hold capture).
+        ``shared=False``: not the rows of a shared table another subject still links to (what erasure
+        touches); a copy reads them too."""
         t, col = self._target(loc)
-        where = [self._reach(loc, subject_value)]
+        where = [self._reach(loc, subject_value, shared=not shared)]
         if not whole:
             where.append(col.is_not(None))
         return self._rows(t, col.name, where, whole)
@@ -373,7 +375,7 @@ class SqlConnector:
         if self.engine.dialect.name == "sqlite":
             # SQLite locks the whole file: a deletion held open while ``capture`` writes (perhaps to the same
             # file) would wait for itself. Capture first, then delete: the same order, two transactions.
-            rows = self.read(loc, subject_value, whole=True)
+            rows = self.read(loc, subject_value, whole=True, shared=False)
             if rows:
                 capture(rows)
             with self.engine.begin() as conn:
