@@ -48,7 +48,7 @@ DONE_ZH: dict[str, str] = {
     "verified": "已记录当面核验身份。", "run": "已执行请求。", "completed": "已确认人工步骤，请求继续处理。",
     "refused": "已拒绝该请求；拒绝依据与理由已告知本人。", "approved": "已批准。", "rejected": "已驳回。",
     "requested": "已提交审批申请，等待另一名个人信息保护负责人审批。", "acked": "已确认告警。",
-    "revoked": "已吊销应用密钥。", "published": "新版本已发布。",
+    "revoked": "已吊销应用密钥。", "published": "新版本已发布。", "requeued": "作业已重新入队。",
 }
 
 #: The console's sections: (path, title, what it is for, the action that opens it; None: every member).
@@ -59,6 +59,7 @@ SECTIONS: list[tuple[str, str, str, StaffAction | None]] = [
     ("/console/audit", "审计日志", "查阅与校验", A.VIEW_AUDIT_LOG),
     ("/console/alerts", "异常告警", "异常登录、批量注册", A.VIEW_ALERTS),
     ("/console/app-keys", "应用密钥", "创建、轮换、吊销", A.CONFIGURE),
+    ("/console/jobs", "死信作业", "多次失败后放弃的后台作业；重新入队", A.CONFIGURE),
     ("/console/policies", "隐私政策", "版本、检查结果、差异、发布", None),
     ("/console/analyze", "政策文本检查", "上传政策文本，在原文中标出问题", A.CONFIGURE),
 ]
@@ -577,6 +578,36 @@ async def ack(request: Request, alert_id: int) -> Response:
             code, message = err[0]
             return _alerts_page(request, c, "open", code, error=message)
         return _see("/console/alerts", "acked")
+    return await _post(request, act)
+
+
+# --- dead-letter jobs (administrator) ---------------------------------------------------------------------------------------
+def _jobs_page(request: Request, c: Ctx, status: int = 200, **extra: Any) -> Response:
+    from yinsi.api.routes.jobs import job_store
+    from yinsi.services import jobs_desk
+
+    found = jobs_desk.dead_jobs(c.who, desk(request).staff, job_store(request))
+    return page(request, c, "jobs.html", status, title="死信作业", jobs=found, **extra)
+
+
+@router.get("/jobs")
+def dead_jobs(request: Request, done: str | None = None) -> Response:
+    return _guard(request, lambda: _jobs_page(request, _ctx(request, A.CONFIGURE), notice=_done(done)))
+
+
+@router.post("/jobs/{job_id}/retry")
+async def retry_job(request: Request, job_id: int) -> Response:
+    def act(request: Request, form: Form) -> Response:
+        from yinsi.api.routes.jobs import job_store
+        from yinsi.services import jobs_desk
+
+        c = _ctx(request, A.CONFIGURE)
+        with _refusals() as err:
+            jobs_desk.retry_job(c.who, desk(request).staff, job_store(request), job_id)
+        if err:
+            code, message = err[0]
+            return _jobs_page(request, c, code, error=message)
+        return _see("/console/jobs", "requeued")
     return await _post(request, act)
 
 
