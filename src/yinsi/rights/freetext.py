@@ -191,6 +191,7 @@ def redact_column(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[f
     pk = key_column(t, col)
     target = t.c[col.column]
     changed: list[str] = []
+    written: dict[str, str] = {}
     todo = _rows(conn, col, keys)
     for _attempt in range(3):
         retry: list[str] = []
@@ -202,12 +203,13 @@ def redact_column(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[f
                 res = c.execute(update(t).where(and_(pk == parse_key(pk, key), target == text)).values({col.column: new}))
                 if res.rowcount == 1:
                     changed.append(key)
+                    written[key] = new
                 else:
                     retry.append(key)  # edited meanwhile: read it again
         if not retry:
             break
         todo = _rows(conn, col, retry)
-    index.reindex(conn, col, changed)
+    index.reindex(conn, col, changed, written)
     return {"affected": len(changed), "rows": changed,
             "detail": f"{col.id}：{len(changed)} 行文本中的标识已替换为 {ft.MARKER}"}
 

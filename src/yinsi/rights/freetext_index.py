@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,6 +58,7 @@ class Hasher:
 
     def __init__(self, key: bytes, sm3: bool = False) -> None:
         self.key, self.sm3 = key, sm3
+        self._base = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copied per value
 
     def __call__(self, kind: str, value: str) -> str:
         data = kind.encode("ascii") + b"\x00" + value.encode("utf-8")
@@ -65,7 +66,9 @@ class Hasher:
             from yinsi.protect.crypto import MacAlgorithm, hmac_digest
 
             return hmac_digest(MacAlgorithm.HMAC_SM3, self.key, data)[:16].hex()
-        return hmac.new(self.key, data, hashlib.sha256).digest()[:16].hex()
+        h = self._base.copy()
+        h.update(data)
+        return h.digest()[:16].hex()
 
 
 def tenant_hasher(ctx: Any, tenant: str) -> Hasher:
@@ -137,9 +140,7 @@ class FreeTextIndex:
                 s.execute(delete(FreeTextToken).where(FreeTextToken.tenant_id == self.tenant,
                                                       FreeTextToken.column_id == cid,
                                                       FreeTextToken.row_key.in_(keys[n:n + 500])))
-        tokens = self._token_rows(cid, rows)
-        for n in range(0, len(tokens), 10_000):
-            s.execute(insert(FreeTextToken), tokens[n:n + 10_000])
+        _insert(s, self._token_rows(cid, rows))
 
     def refresh(self, conn: Any, col: Any, progress: Progress | None = None) -> int:
         """Index the column's tail (rows above the mark) and, with ``updated_at``, the rows changed since;
@@ -206,14 +207,16 @@ class FreeTextIndex:
             if len(got) < self.batch:
                 return read
 
-    def reindex(self, conn: Any, col: Any, keys: Sequence[str]) -> None:
-        """Index these rows again from their current text (after the erasure rewrote them)."""
+    def reindex(self, conn: Any, col: Any, keys: Sequence[str], texts: Mapping[str, str] | None = None) -> None:
+        """Index these rows again from their current text (after the erasure rewrote them; ``texts``: the
+        text each now holds, when the caller knows it, else read again)."""
         if not keys:
             return
         from yinsi.rights.freetext import _rows
 
         cid = self.column_id(col)
-        texts = _rows(conn, col, keys)
+        if texts is None:
+            texts = _rows(conn, col, keys)
         with self.sessions() as s:
             self._write(s, cid, [(k, texts.get(k)) for k in keys], replace=True)
             s.commit()
@@ -229,6 +232,22 @@ class FreeTextIndex:
                 FreeTextToken.tenant_id == self.tenant, FreeTextToken.token.in_(tokens),
                 FreeTextToken.column_id == cid)).all()
         return sorted(set(keys))
+
+
+def _insert(s: Session, tokens: Sequence[dict[str, Any]]) -> None:
+    """Insert token rows in the session's transaction: COPY on PostgreSQL, multi-row inserts elsewhere."""
+    if not tokens:
+        return
+    conn = s.connection()
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy("COPY freetext_tokens (tenant_id, token, column_id, row_key) FROM STDIN") as cp:
+            for t in tokens:
+                cp.write_row((t["tenant_id"], t["token"], t["column_id"], t["row_key"]))
+        return
+    table = cast(Table, FreeTextToken.__table__)
+    for n in range(0, len(tokens), 5000):
+        conn.execute(insert(table), list(tokens[n:n + 5000]))
 
 
 def _aware(value: datetime) -> datetime:
