@@ -34,7 +34,7 @@ OpAction = Literal["mark", "null", "pseudonymise", "hold_column", "delete", "hol
 ACTION_ZH: dict[str, str] = {
     "mark": "标记账号已注销", "null": "置空", "pseudonymise": "假名化", "hold_column": "法定保存后置空",
     "delete": "删除行", "hold": "移入法定保存库（隔离）后删除", "redis": "删除键", "redis_hold": "法定保存后删除键",
-    "manual": "人工处理", "notify": "通知接收方删除（R13）",
+    "manual": "人工处理", "notify": "通知接收方删除（R13）", "redact": "自由文本中遮盖本人标识（每一行）",
 }
 
 KEY_LEN = 200
