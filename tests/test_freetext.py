@@ -211,3 +211,73 @@ def test_yinsi_freetext_index_reads_only_the_rows_added_since_its_last_run(env: 
     again = json.loads(runner.invoke(app, args).output)["columns"][0]
     assert (again["read"], again["rows_indexed"], again["key_mark"]) == (1, 6, "7")
     assert phone not in first.output
+
+
+def test_the_map_checks_free_text_columns() -> None:
+    from yinsi.datamap_io import DataMapError
+
+    base = """
+schema_version: 1
+tenant: t
+subjects:
+  - {id: user, name: 用户, store: db, table: users, key: id, attributes: {phone: phone}, identifiers: [IDENT]}
+stores:
+  - id: db
+    kind: sql
+    name: 业务库
+    tables:
+      users:
+        reach: {user: {key: id}}
+        erase: keep_row
+        columns:
+          id: {not_pi: true, why: 编号}
+          phone: {item: contact.mobile, erase: ACTION}
+          remark: {item: content.posts, free_text: true}
+      notes:
+        UPDATED
+        columns:
+          id: {not_pi: true, why: 编号}
+          body: {item: content.posts, free_text: true}
+"""
+
+    def load(ident: str = "phone", action: str = '"null"', updated: str = "") -> Any:
+        return parse_datamap(base.replace("IDENT", ident).replace("ACTION", action).replace("UPDATED", updated)).datamap
+
+    dm = load()  # a table of free text alone needs no reach; a keep_row table's free text defaults to redact
+    assert [c.id for c in freetext.free_text_columns(dm)] == ["db.users.remark", "db.notes.body"]
+    assert {loc.column: loc.erase.value for loc in dm.locations("user")}["remark"] == "redact"
+    with pytest.raises(DataMapError, match="标识属性 'email' 不在主体 user 的 attributes 中"):
+        load(ident="email")
+    with pytest.raises(DataMapError, match="只有自由文本列"):
+        load(action="redact")
+    with pytest.raises(DataMapError, match=r"更新时间列 notes\.changed_at 不在映射中"):
+        load(updated="updated_at: changed_at")
+    assert load(updated="updated_at: id").stores[0].tables["notes"].updated_at == "id"
+
+
+def test_rows_edited_since_the_last_run_are_indexed_again_when_the_map_names_updated_at(env: Env) -> None:
+    e = env
+    dm, _, phone, name, _ = _setup(e)
+    with e.engine.begin() as c:
+        c.execute(text("ALTER TABLE tickets ADD COLUMN changed_at TIMESTAMP NULL"))
+        c.execute(text("UPDATE tickets SET changed_at = :t"), {"t": datetime(2026, 3, 1, 8, 0)})
+    doc = dm.model_dump(mode="json", exclude_none=True)
+    tickets = next(s for s in doc["stores"] if s["id"] == "app_db")["tables"]["tickets"]
+    tickets["updated_at"] = "changed_at"
+    tickets["columns"]["changed_at"] = {"not_pi": True, "why": "最后修改时间"}
+    dm = parse_datamap(yaml.safe_dump(doc, allow_unicode=True)).datamap
+    col = freetext.free_text_columns(dm)[0]
+    idents = ft.identifiers([("phone", phone), ("name", name)])
+    with rights_tests.RightsService(e.url, datamaps={TENANT: dm}, store_urls=e.urls, channels={}) as svc:
+        index = freetext.tenant_index(svc, TENANT)
+        conn = svc.connector(dm, TENANT, "app_db")
+        index.refresh(conn, col)
+        assert index.lookup(col, idents) == ["1", "2", "4"]
+        with e.engine.begin() as c:  # an old row edited: now it mentions the person, and row 1 no longer
+            c.execute(text("UPDATE tickets SET body = :b, changed_at = :t WHERE id = 5"),
+                      {"b": f"补充：业主电话 {phone}", "t": datetime(2026, 3, 2, 8, 0)})
+            c.execute(text("UPDATE tickets SET body = '已处理', changed_at = :t WHERE id = 1"),
+                      {"t": datetime(2026, 3, 2, 9, 0)})
+        assert index.refresh(conn, col) == 2
+        assert index.lookup(col, idents) == ["2", "4", "5"]
+        assert index.refresh(conn, col) == 0
