@@ -33,6 +33,7 @@ EXPECTED: dict[StaffAction, set[Role]] = {
     StaffAction.HANDLE_RIGHTS_REQUEST: {PO},
     StaffAction.VIEW_ALERTS: {SO},
     StaffAction.ACK_ALERT: {SO},
+    StaffAction.MANAGE_INCIDENT: {SO, PO},
     StaffAction.VIEW_AUDIT_LOG: {SO, AU},
     StaffAction.VERIFY_AUDIT_LOG: {SO, AU},
     StaffAction.MANAGE_STAFF: {AD},

@@ -50,8 +50,10 @@ from yinsi.domain.notices import (
 )
 from yinsi.domain.policy import Declaration
 from yinsi.services.audit_trail import AuditTrail
-from yinsi.storage.consent_tables import ConsentStateRow
+from yinsi.services.subjects import resolve, stored_id
+from yinsi.storage.consent_tables import SUBJECT_FIELD, ConsentStateRow
 from yinsi.storage.engine import make_engine, make_session_factory
+from yinsi.storage.ledger import LedgerRepository
 from yinsi.storage.migrate import ensure_current
 from yinsi.storage.notice_tables import PolicyNotice, PolicyNoticePlan
 from yinsi.storage.repository import PolicyVersionRepository
@@ -168,13 +170,17 @@ class PolicyNotices:
         return self._outbox
 
     # --- who is affected ----------------------------------------------------------------------------
-    @staticmethod
-    def _people(s: Session, tenant: str, label: str) -> list[str]:
-        """Everyone with a consent (any scope, any state but refused) given under another version."""
-        rows = s.scalars(select(ConsentStateRow.subject_id).where(
+    def _people(self, s: Session, tenant: str, label: str) -> list[str]:
+        """Everyone with a consent (any scope, any state but refused) given under another version: the app's
+        ids, decrypted from the subject directory (the ledger holds pseudonyms)."""
+        refs = list(s.scalars(select(ConsentStateRow.subject_id).where(
             ConsentStateRow.tenant_id == tenant, ConsentStateRow.policy_label != label,
-            ConsentStateRow.status != Status.REFUSED.value).distinct().order_by(ConsentStateRow.subject_id))
-        return list(rows)
+            ConsentStateRow.status != Status.REFUSED.value).distinct()))
+        if not refs:
+            return []
+        tokens = LedgerRepository(s).subject_tokens(tenant, refs)
+        cipher = self.audit.ring.cipher(tenant)
+        return sorted(cipher.decrypt_text(SUBJECT_FIELD, tokens[r]) for r in refs if r in tokens)
 
     # --- a change -----------------------------------------------------------------------------------
     def prepare_change(self, new: Declaration, *, now: datetime | None = None) -> PreparedChange | None:
@@ -294,10 +300,12 @@ class PolicyNotices:
             texts = {pid: json.loads(p.details) for pid, p in plans.items()}
             arrive_by = {pid: p.arrive_by for pid, p in plans.items()}
         addresses: dict[int, str | None] = {}
+        with self.sessions() as s:
+            app_ids = resolve(s, self.audit.ring, tenant, [d[1] for d in due if d[1] != PUBLIC])
         for nid, subject, channel, _pid in due:
             kind = OUTBOX_CHANNELS.get(channel)
             if kind is not None:
-                addresses[nid] = reveal_identifier(self.audit.ring, tenant, subject, kind)
+                addresses[nid] = reveal_identifier(self.audit.ring, tenant, app_ids[subject][0], kind)
         if due:
             with self.sessions() as s, s.begin():
                 for nid, _subject, channel, pid in due:
@@ -350,7 +358,9 @@ class PolicyNotices:
                 if sweeper is None:
                     report.sweeps_waiting += 1
                     continue
-                opened = {subject: sweeper(subject) for subject in people}
+                with self.sessions() as s:
+                    app_ids = resolve(s, self.audit.ring, tenant, people)
+                opened = {subject: sweeper(app_ids[subject][0]) for subject in people}
                 with self.sessions() as s, s.begin():
                     row = s.get(PolicyNoticePlan, plan.id)
                     assert row is not None
@@ -411,10 +421,11 @@ class PolicyNotices:
 
     def posted_for(self, tenant: str, subject: str) -> list[dict[str, Any]]:
         """The in-app notices posted for a person (what the app or privacy center shows)."""
+        stored = stored_id(self.audit.ring, tenant, subject)
         with self.sessions() as s:
             rows = s.execute(select(PolicyNotice, PolicyNoticePlan).join(
                 PolicyNoticePlan, PolicyNoticePlan.id == PolicyNotice.plan_id).where(
-                PolicyNotice.tenant_id == tenant, PolicyNotice.subject_id.in_((subject, PUBLIC)),
+                PolicyNotice.tenant_id == tenant, PolicyNotice.subject_id.in_({stored, subject, PUBLIC}),
                 PolicyNotice.status == "posted").order_by(PolicyNotice.id)).all()
             seen: set[int] = set()
             out = []

@@ -56,6 +56,7 @@ class StaffAction(StrEnum):
     VERIFY_AUDIT_LOG = "verify_audit_log"
     MANAGE_STAFF = "manage_staff"
     CONFIGURE = "configure"
+    MANAGE_INCIDENT = "manage_incident"
 
     @property
     def label(self) -> str:
@@ -78,6 +79,7 @@ ACTION_LABELS: dict[StaffAction, str] = {
     StaffAction.VERIFY_AUDIT_LOG: "校验审计日志",
     StaffAction.MANAGE_STAFF: "管理工作人员与角色",
     StaffAction.CONFIGURE: "修改配置（密钥、规则等）",
+    StaffAction.MANAGE_INCIDENT: "处置个人信息安全事件（记录、评估、通知、报告）",
 }
 
 #: Actions that read a person's PI (masked or not); the administrator, auditor and security officer never.
@@ -92,13 +94,14 @@ RIGHTS: dict[Role, frozenset[StaffAction]] = {
     Role.PRIVACY_OFFICER: frozenset({
         StaffAction.VIEW_MASKED, StaffAction.UNMASK, StaffAction.REQUEST_EXPORT, StaffAction.APPROVE_EXPORT,
         StaffAction.EXPORT, StaffAction.REQUEST_MINOR_ACCESS, StaffAction.APPROVE_MINOR_ACCESS,
-        StaffAction.START_RIGHTS_REQUEST, StaffAction.HANDLE_RIGHTS_REQUEST,
+        StaffAction.START_RIGHTS_REQUEST, StaffAction.HANDLE_RIGHTS_REQUEST, StaffAction.MANAGE_INCIDENT,
     }),
     Role.CUSTOMER_SERVICE: frozenset({
         StaffAction.VIEW_MASKED, StaffAction.REQUEST_MINOR_ACCESS, StaffAction.START_RIGHTS_REQUEST,
     }),
     Role.SECURITY_OFFICER: frozenset({
         StaffAction.VIEW_ALERTS, StaffAction.ACK_ALERT, StaffAction.VIEW_AUDIT_LOG, StaffAction.VERIFY_AUDIT_LOG,
+        StaffAction.MANAGE_INCIDENT,
     }),
     Role.AUDITOR: frozenset({StaffAction.VIEW_AUDIT_LOG, StaffAction.VERIFY_AUDIT_LOG}),
     Role.ADMINISTRATOR: frozenset({StaffAction.MANAGE_STAFF, StaffAction.CONFIGURE}),
