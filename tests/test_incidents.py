@@ -195,3 +195,26 @@ stores:
           id: {not_pi: true, why: 编号}
           phone: {item: contact.mobile}
 """
+
+
+def test_the_scheduler_runs_the_incident_clock(url: str, svc: IncidentService) -> None:
+    """``incident.clock`` registered with the jobs module: the worker raises the overdue alert at the job's
+    time, and a second due time adds nothing."""
+    import yinsi.services.notice_jobs  # noqa: F401  (registers the periodic tasks)
+    from yinsi.jobs.runner import Runner
+    from yinsi.jobs.store import JobStore
+    from yinsi.jobs.transports import EmbeddedTransport
+    from yinsi.jobs.worker import run_until_idle
+
+    inc = svc.open("demo", "sec1", "x", discovered_at=FOUND, now=T0)
+    svc.assess("demo", "sec1", inc.id, severity="major", critical_infrastructure=True, now=T0)  # due FOUND + 1 h
+    late = FOUND + timedelta(hours=2)
+    store = JobStore(svc.sessions, lambda: late)
+    runner = Runner(store, url, EmbeddedTransport(), timedelta(seconds=60))
+    for due in ("12:00", "12:05"):
+        store.enqueue("incident.clock", {"due": due}, key=f"periodic:incident.clock:demo:{due}", tenant="demo")
+        outcomes = run_until_idle(runner)
+        assert [o.state for o in outcomes] == ["done"], outcomes
+    with svc.sessions() as s:
+        alerts = s.scalars(select(ActivityAlertRow).where(ActivityAlertRow.rule == OVERDUE_RULE)).all()
+    assert [a.key_hash for a in alerts] == [inc.id]

@@ -61,6 +61,7 @@ __all__ = [
 #: Add yours here (one line) when it registers with :func:`register_task` or :func:`register_periodic`.
 TASK_MODULES: list[str] = [
     "yinsi.jobs.builtin",
+    "yinsi.services.notice_jobs",
 ]
 
 _lock = threading.Lock()
