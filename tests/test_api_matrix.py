@@ -46,7 +46,7 @@ OPERATIONS = [(method.upper(), path, op) for path, ops in DOC["paths"].items() f
 PATH_VALUES: dict[str, str] = {
     "tenant": TENANT, "label": "2022-08-04", "rule_id": "C4", "subject": "1",
     "approval_id": "00000000-0000-4000-8000-000000000000", "alert_id": "1", "key_id": "0123456789abcdef",
-    "job_id": "1",
+    "job_id": "1", "incident_id": "INC-20260101-000000",
 }
 #: Valid bodies of the app routes (the tenant check runs after the body is parsed).
 APP_BODIES: dict[str, Any] = {
