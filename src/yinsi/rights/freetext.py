@@ -180,13 +180,32 @@ def _rows(conn: Any, col: FreeTextColumn, keys: Iterable[str]) -> dict[str, str]
     return out
 
 
-def redact_column(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[ft.Identifier]) -> dict[str, Any]:
+def _split(idents: Sequence[ft.Identifier], shared_names: Iterable[str]) -> tuple[list[ft.Identifier],
+                                                                                  list[ft.Identifier]]:
+    """(strong identifiers, identifiers that find a row on their own): a name another subject also holds
+    (a namesake) finds no row on its own; it goes only where a strong identifier of the person stands."""
+    shared = set(shared_names)
+    strong = [i for i in idents if i.kind not in ("name", "text")]
+    alone = [i for i in idents if not (i.kind == "name" and i.value in shared)]
+    return strong, alone
+
+
+def _row_identifiers(text: str, idents: Sequence[ft.Identifier], strong: Sequence[ft.Identifier],
+                     alone: Sequence[ft.Identifier]) -> list[ft.Identifier]:
+    """The identifiers to look for in one row: all of them where the row mentions a strong one."""
+    return list(idents) if strong and ft.mentions(text, strong) else list(alone)
+
+
+def redact_column(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[ft.Identifier],
+                  shared_names: Iterable[str] = ()) -> dict[str, Any]:
     """Redact the person's identifiers in every row of ``col`` that mentions them; returns the step detail
-    (how many rows changed and their keys, no text)."""
+    (how many rows changed and their keys, no text). ``shared_names``: names other subjects also hold,
+    redacted only in rows that also mention a strong identifier of the person."""
     from yinsi.rights.freetext_index import key_column, parse_key
 
+    strong, alone = _split(idents, shared_names)
     index.refresh(conn, col)
-    keys = index.lookup(col, idents)
+    keys = index.lookup(col, alone)
     t = conn.table(col.table)
     pk = key_column(t, col)
     target = t.c[col.column]
@@ -197,7 +216,7 @@ def redact_column(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[f
         retry: list[str] = []
         with conn.engine.begin() as c:
             for key, text in todo.items():
-                new = redact_text(text, idents)
+                new = redact_text(text, _row_identifiers(text, idents, strong, alone))
                 if new == text:
                     continue
                 res = c.execute(update(t).where(and_(pk == parse_key(pk, key), target == text)).values({col.column: new}))
@@ -210,17 +229,35 @@ def redact_column(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[f
             break
         todo = _rows(conn, col, retry)
     index.reindex(conn, col, changed, written)
-    return {"affected": len(changed), "rows": changed,
-            "detail": f"{col.id}：{len(changed)} 行文本中的标识已替换为 {ft.MARKER}"}
+    note = "；姓名另有同名者，仅在同时提及本人其他标识的行中遮盖" if len(alone) < len(idents) else ""
+    return {"affected": len(changed), "rows": changed, "namesakes": len(idents) - len(alone),
+            "detail": f"{col.id}：{len(changed)} 行文本中的标识已替换为 {ft.MARKER}{note}"}
 
 
 def remaining(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[ft.Identifier],
-              also: Iterable[str] = ()) -> list[str]:
+              also: Iterable[str] = (), shared_names: Iterable[str] = ()) -> list[str]:
     """Row keys of ``col`` that still mention the person (index lookup after indexing the tail, plus the
-    rows ``also`` named, e.g. those the erasure changed)."""
+    rows ``also`` named, e.g. those the erasure changed), by the rule of :func:`redact_column`."""
+    strong, alone = _split(idents, shared_names)
     index.refresh(conn, col)
-    keys = set(index.lookup(col, idents)) | {str(k) for k in also}
-    return sorted(k for k, text in _rows(conn, col, keys).items() if ft.mentions(text, idents))
+    keys = set(index.lookup(col, alone)) | {str(k) for k in also}
+    return sorted(k for k, text in _rows(conn, col, keys).items()
+                  if ft.mentions(text, _row_identifiers(text, idents, strong, alone)))
+
+
+def shared_names(dm: DataMap, subj: Subject, conn: Any, subject_key: str, attributes: Mapping[str, Any]) -> list[str]:
+    """The person's names (canonical) that another subject of the kind also holds (namesakes), from the
+    subject's own table (``conn``: its store's connector)."""
+    out: list[str] = []
+    for attr, kind in identifier_kinds(dm, subj).items():
+        value = attributes.get(attr)
+        name = ft.canonical("name", str(value)) if kind == "name" and value not in (None, "") else None
+        if name is None:
+            continue
+        keys = conn.subjects_with(subj, attr, [str(value)], limit=2)
+        if any(k != str(subject_key) for k in keys):
+            out.append(name)
+    return out
 
 
 def passages(index: Any, conn: Any, col: FreeTextColumn, idents: Sequence[ft.Identifier]) -> list[dict[str, Any]]:
@@ -259,12 +296,15 @@ def erase_steps(ctx: Any, job: Any, dm: DataMap, subj: Subject, plan: Mapping[st
     from yinsi.rights.steps import DONE, mark_step
 
     idents = _plan_identifiers(dm, subj, plan)
+    todo = [col for col in cols if status_of.get(col.step_key) != DONE]
+    if not todo:
+        return
     index = tenant_index(ctx, job.tenant)
-    for col in cols:
-        if status_of.get(col.step_key) == DONE:
-            continue
+    with reaching(dm, subj.store):
+        shared = shared_names(dm, subj, connectors[subj.store], job.subject, plan.get("attributes") or {})
+    for col in todo:
         with reaching(dm, col.store):
-            detail = redact_column(index, connectors[col.store], col, idents) if idents else \
+            detail = redact_column(index, connectors[col.store], col, idents, shared) if idents else \
                 {"affected": 0, "rows": [], "detail": f"{col.id}：计划中没有该主体的标识，无需遮盖"}
         mark_step(ctx, job, col.step_key, DONE, detail)
 
@@ -282,10 +322,12 @@ def read_back(ctx: Any, job: Any, dm: DataMap, subj: Subject, plan: Mapping[str,
         return len(cols)
     index = tenant_index(ctx, job.tenant)
     changed = _changed_rows(ctx, job.request_id)
+    with reaching(dm, subj.store):
+        shared = shared_names(dm, subj, connectors[subj.store], job.subject, plan.get("attributes") or {})
     left: list[str] = []
     for col in cols:
         with reaching(dm, col.store):
-            keys = remaining(index, connectors[col.store], col, idents, changed.get(col.step_key, ()))
+            keys = remaining(index, connectors[col.store], col, idents, changed.get(col.step_key, ()), shared)
         if keys:
             where = f"{col.id}（自由文本，{len(keys)} 行仍提及该主体，例如 {col.table}:{keys[0]}）"
             mark_step(ctx, job, col.step_key, PENDING, {"read_back_left": [where]})
