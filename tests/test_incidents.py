@@ -218,3 +218,49 @@ def test_the_scheduler_runs_the_incident_clock(url: str, svc: IncidentService) -
     with svc.sessions() as s:
         alerts = s.scalars(select(ActivityAlertRow).where(ActivityAlertRow.rule == OVERDUE_RULE)).all()
     assert [a.key_hash for a in alerts] == [inc.id]
+
+
+def test_cli_as_the_logged_in_officer(tmp_path: Path, smtp_server: SmtpServer,  # noqa: F811
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from tests.staff_login import make_team
+    from yinsi.cli.main import app
+    from yinsi.storage import upgrade
+
+    url = f"sqlite:///{(tmp_path / 'cli' / 'yinsi.db').as_posix()}"
+    upgrade(url)
+    publish(MINIMAL, url, now=T0 - timedelta(days=60))
+    team = make_team(url, "demo", {"sec1": ["security_officer"], "cs1": ["customer_service"]})
+    _processing(url)
+    with IncidentService(url) as svc:
+        store_identifier(svc.audit.ring, "demo", "u0", "email", "u0@example.com")
+    monkeypatch.setenv("YINSI_SMTP_PORT", str(smtp_server.port))
+    runner = CliRunner()
+
+    def run(staff: str, *args: str) -> Any:
+        return runner.invoke(app, ["incident", *args, "--url", url, "--now", T0.isoformat()],
+                             env=team.env(staff))
+
+    r = run("cs1", "open", "x")
+    assert r.exit_code == 3 and "无权" in r.output and "Traceback" not in r.output
+    r = run("sec1", "open", "备份服务器数据泄露", "--discovered", FOUND.isoformat(), "--json")
+    assert r.exit_code == 0, r.output
+    inc = __import__("json").loads(r.output)["id"]
+    fields = ["--what", FULL["what_happened"], "--pi-types", FULL["pi_types"], "--cause", FULL["cause"],
+              "--harm", FULL["possible_harm"], "--measures", FULL["measures"], "--advice",
+              FULL["what_people_can_do"], "--contact", FULL["contact"]]
+    r = run("sec1", "assess", inc, "--severity", "较大", *fields)
+    assert r.exit_code == 0 and "4 小时内" in r.output and "2026-03-02T13:00+08:00" in r.output, r.output
+    r = run("sec1", "affected", inc, "--item", "contact.mobile", "--from", (T0 - timedelta(days=2)).isoformat(),
+            "--to", T0.isoformat())
+    assert r.exit_code == 0 and "受影响人数：2" in r.output, r.output
+    r = run("sec1", "notify", inc, "--announce")
+    assert r.exit_code == 1 and "发布公告须记录理由" in r.output
+    r = run("sec1", "notify", inc, "--deliver")
+    assert r.exit_code == 0 and "投递：成功 1" in r.output, r.output
+    assert [m["To"] for m in smtp_server.messages()] == ["u0@example.com"]
+    r = run("sec1", "close", inc, "--note", "处置完毕")
+    assert r.exit_code == 1 and "须先向网信部门报告" in r.output
+    assert run("sec1", "report", inc, "--note", "已报告").exit_code == 0
+    assert run("sec1", "close", inc, "--note", "处置完毕").exit_code == 0
