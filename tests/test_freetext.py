@@ -211,6 +211,8 @@ def test_yinsi_freetext_index_reads_only_the_rows_added_since_its_last_run(env: 
     again = json.loads(runner.invoke(app, args).output)["columns"][0]
     assert (again["read"], again["rows_indexed"], again["key_mark"]) == (1, 6, "7")
     assert phone not in first.output
+    unknown = runner.invoke(app, ["freetext", "index", "nosuch", *args[3:]])
+    assert unknown.exit_code == 1 and "租户 nosuch 不存在" in unknown.output and "Traceback" not in unknown.output
 
 
 def test_the_map_checks_free_text_columns() -> None:

@@ -28,6 +28,7 @@ def index_cmd(tenant: str, datamap: Path | None = DATAMAP, store: list[str] = ST
     """为数据地图中的自由文本列建立或更新索引（只读上次之后新增或更新的行；只存带密钥的哈希，不存文本与标识）。"""
     from yinsi.cli.rights_cmds import _store_urls
     from yinsi.datamap_io import load_datamap
+    from yinsi.protect.errors import ProtectError
     from yinsi.rights.context import RequestError, RightsContext
     from yinsi.rights.freetext import build_index
     from yinsi.storage.errors import StorageError
@@ -57,7 +58,7 @@ def index_cmd(tenant: str, datamap: Path | None = DATAMAP, store: list[str] = ST
         bar.advance(tasks[name], n)
 
     try:
-        with bar, exit_on(((RequestError, StoreUnavailable, StorageError), "索引未完成", 1)):
+        with bar, exit_on(((RequestError, StoreUnavailable, StorageError, ProtectError), "索引未完成", 1)):
             done = build_index(ctx, tenant, dm, progress, totals)
     finally:
         ctx.close()
