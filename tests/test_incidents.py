@@ -39,10 +39,11 @@ FULL = {"what_happened": "备份服务器被未授权访问", "pi_types": "手�
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
+def url(db_url: str) -> Iterator[str]:
+    """SQLite, PostgreSQL and MariaDB, with the minimal policy published and two members of staff."""
     from yinsi.storage import upgrade
 
-    u = f"sqlite:///{(tmp_path / 'db' / 'yinsi.db').as_posix()}"
+    u = db_url
     upgrade(u)
     publish(MINIMAL, u, now=T0 - timedelta(days=60))
     engine = make_engine(u)

@@ -111,7 +111,8 @@ def test_termination_needs_thirty_days() -> None:
 
 
 def test_publish_schedules_notices_and_sends_them_through_the_channels(
-        url: str, tmp_path: Path, channels: dict[str, Any], smtp_server: SmtpServer) -> None:  # noqa: F811
+        migrated_url: str, tmp_path: Path, channels: dict[str, Any], smtp_server: SmtpServer) -> None:  # noqa: F811
+    url = migrated_url  # SQLite, PostgreSQL, MariaDB
     publish(MINIMAL, url, now=T0)
     _people(url, 2, T0)
     v2 = write(tmp_path, "v2.yaml", *V2, *REDUCE)
