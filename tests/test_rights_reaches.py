@@ -445,3 +445,10 @@ def test_correction_leaves_historical_columns_unless_asked(crm: Crm) -> None:
         assert svc.run(TENANT, rid) is State.COMPLETED
     assert crm.rows("calls")[0]["caller_phone"] == new and crm.rows("calls")[1]["caller_phone"] == OTHER_PHONE
     assert crm.rows("visitors")[0]["visitor_phone"] == new  # a matched row is the person's too
+
+
+def test_the_api_carries_the_request_for_historical_columns() -> None:
+    from yinsi.api.models import RequestDetailsIn
+
+    details = RequestDetailsIn(changes={"contact.mobile": "13811112222"}, include_historical=True).as_details()
+    assert details == {"changes": {"contact.mobile": "13811112222"}, "include_historical": True}

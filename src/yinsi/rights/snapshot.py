@@ -74,8 +74,9 @@ def captures(dm: DataMap, kind: str, locations: Sequence[Location], connectors: 
     """Per manual step (``manual:store/step``), the values its ``capture`` names, from the rows reaching
     the subject (every reach of that table)."""
     out: dict[str, list[dict[str, Any]]] = {}
-    every = [loc for loc in dm.locations(kind) if loc.store_kind is StoreKind.SQL]
-    for step in {loc.manual_key: loc for loc in locations if loc.captures}.values():
+    steps = {loc.manual_key: loc for loc in locations if loc.captures}
+    every = [loc for loc in dm.locations(kind) if loc.store_kind is StoreKind.SQL] if steps else []
+    for step in steps.values():
         got: list[dict[str, Any]] = []
         for store, table, column in step.captures:
             values: list[Any] = []

@@ -36,6 +36,8 @@ _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=_PRINTABLE)]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_PRINTABLE)]
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: A step id or its start: ``manual:recordings/delete_call_recordings``, ``recordings/delete_call_recordings``.
+StepKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@#-]+$")]
 RequestId = Annotated[str, Path(min_length=8, max_length=36, pattern=r"^[0-9a-f-]+$", description="请求编号")]
 ApprovalId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="审批编号")]
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="告警编号")]
@@ -68,7 +70,8 @@ class VerifyIn(_Body):
 
 class CompleteIn(_Body):
     note: Text = Field(description="人工处理的结果与凭证（如工单回执编号）")
-    step: Ident | None = Field(None, description="只确认以此开头的步骤（默认全部）")
+    step: StepKey | None = Field(None, description="只确认此步骤（如 manual:recordings/delete_call_recordings，"
+                                                   "或以此开头的步骤；默认全部）")
 
 
 class RefuseIn(_Body):
