@@ -212,3 +212,26 @@ def test_termination_notice_then_sweep_is_opened_and_verified(url: str, channels
         assert svc.run_due("demo", now=datetime(2024, 2, 11, tzinfo=UTC)).sweeps_waiting == 1
         [plan] = [p for p in svc.plans("demo") if p.kind == "termination"]
         assert plan.sweep_status == "opened"
+
+
+def test_console_and_api_show_the_progress_to_the_administrator(url: str, tmp_path: Path,
+                                                                channels: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.staff_login import make_team
+    from yinsi.api.app import create_app
+    from yinsi.api.settings import ApiSettings
+
+    publish(MINIMAL, url, now=T0)
+    _people(url, 2, T0)
+    publish(write(tmp_path, "v2.yaml", *V2, *REDUCE), url, now=T0 + timedelta(days=1), notify=True,
+            channels=channels)
+    team = make_team(url, "demo", {"po1": ["privacy_officer"]})
+    with TestClient(create_app(ApiSettings(database_url=url, data_dir=tmp_path / "data"))) as client:
+        r = client.get("/api/v1/staff/policy-notices/progress", headers={"Authorization": f"Bearer {team.tokens['admin']}"})
+        assert r.status_code == 200 and r.json()["versions"][0]["people"] == 2, r.text
+        r = client.get("/api/v1/staff/policy-notices", headers={"Authorization": f"Bearer {team.tokens['po1']}"})
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+        client.cookies.set("yinsi_staff", team.sessions["admin"])
+        page = client.get("/console/policy-notices")
+        assert page.status_code == 200 and "重新同意进度" in page.text and "减损权利" in page.text, page.text[:300]

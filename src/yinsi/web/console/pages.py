@@ -62,6 +62,7 @@ SECTIONS: list[tuple[str, str, str, StaffAction | None]] = [
     ("/console/jobs", "死信作业", "多次失败后放弃的后台作业；重新入队", A.CONFIGURE),
     ("/console/policies", "隐私政策", "版本、检查结果、差异、发布", None),
     ("/console/analyze", "政策文本检查", "上传政策文本，在原文中标出问题", A.CONFIGURE),
+    ("/console/policy-notices", "变更告知", "变更告知的发送情况与重新同意进度", A.CONFIGURE),
 ]
 
 SCOPE_ZH: dict[str, str] = {
@@ -758,6 +759,20 @@ def policy_version(request: Request, label: str) -> Response:
             code, message = err[0]
             return page(request, c, "error.html", code, title="没有该版本", message=message)
         return page(request, c, "policy.html", title=f"版本 {archived.version.label}", v=archived, findings=findings)
+    return _guard(request, show)
+
+
+# --- policy-change notices and re-consent progress (administrator; counts only) ---------------------------------------
+@router.get("/policy-notices")
+def policy_notices(request: Request) -> Response:
+    def show() -> Response:
+        from yinsi.services.policy_notices import PolicyNotices
+
+        c = _ctx(request, A.CONFIGURE)
+        with PolicyNotices(_url(request)) as svc:
+            plans = [p.to_dict() for p in svc.plans(c.who.tenant)]
+            progress = svc.progress(c.who.tenant)
+        return page(request, c, "notices.html", title="变更告知", plans=plans, progress=progress)
     return _guard(request, show)
 
 
