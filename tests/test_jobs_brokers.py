@@ -164,7 +164,7 @@ def test_a_lost_message_is_recovered_by_the_schedulers_sweep(db: tuple[str, JobS
         job_id, _ = store.enqueue("test.effect", key="b:lost", tenant="t1")  # committed, its message lost
         job = store.get(job_id, tenant="t1")
         assert job is not None and job.state == "queued" and job.lease_owner is None
-        report = Scheduler(store, broker, grace=timedelta(0)).tick()
+        report = Scheduler(store, broker, grace=timedelta(0)).tick()  # grace 0: the sweep does not wait
         assert job_id in report.republished
         wait_for("the lost job done", lambda: state(store, job_id) == "done")
     finally:

@@ -281,24 +281,23 @@ def request_work(tenant: str, limit: int = typer.Option(1000, "--limit", min=1, 
     运维命令（系统工作进程）：以 system 身份执行，凭数据库凭据授权，无需工作人员登录。注销完成后结束本人的全部会话。"""
     from rich.progress import Progress
 
+    from yinsi.rights.run import runnable
     from yinsi.services.cancellation import end_sessions_if_cancelled
 
     with _service(url, datamap, store) as svc:
-        todo = [v for v in svc.requests(tenant, open_only=True)
-                if v.state in (State.VERIFIED, State.CONFIRMED, State.IN_PROGRESS, State.ERROR)
-                and not (v.state is State.VERIFIED and v.type is RequestType.CANCEL_ACCOUNT)][:limit]
+        todo = runnable(svc, tenant, limit)  # the set the worker's rights.queue job takes too
         outcome: dict[str, int] = {}
         errors: list[str] = []
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("处理请求", total=len(todo))
-            for v in todo:
+            for request_id in todo:
                 try:
-                    state = svc.run(tenant, v.id, actor="system")
-                    end_sessions_if_cancelled(svc, tenant, v.id, state)
+                    state = svc.run(tenant, request_id, actor="system")
+                    end_sessions_if_cancelled(svc, tenant, request_id, state)
                     st = state.value
                 except (RequestError, ErasureIncomplete) as exc:
                     st = "error"
-                    errors.append(f"{v.id[:8]}：{exc}")
+                    errors.append(f"{request_id[:8]}：{exc}")
                 outcome[st] = outcome.get(st, 0) + 1
                 progress.advance(task)
         svc.deliver(tenant)

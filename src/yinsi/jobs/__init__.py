@@ -112,11 +112,8 @@ def transport() -> Transport:
 
 def _publish(job_id: int, run_after: datetime | None, store: JobStore) -> None:
     delay = (run_after - store.clock()) if run_after is not None else None
-    try:
+    with contextlib.suppress(JobError):  # else the scheduler's sweep publishes it after the grace period
         transport().publish(job_id, delay if delay is not None and delay.total_seconds() > 0 else None)
-    except JobError:
-        return  # the scheduler's sweep publishes it when it is due
-    store.mark_published(job_id)
 
 
 def enqueue(name: str, payload: Mapping[str, Any] | None = None, *, key: str | None = None, tenant: str | None = None,

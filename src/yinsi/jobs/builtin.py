@@ -16,6 +16,7 @@ The rights worker reads the data map from ``YINSI_DATAMAP`` and store addresses 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,13 +26,23 @@ from yinsi.jobs.errors import PermanentJobError
 from yinsi.jobs.registry import JobContext, register_periodic, register_task
 from yinsi.storage.jobs_tables import JobRow
 
-__all__ = ["rights_service"]
+__all__ = ["RIGHTS_SERVICE", "rights_service", "rights_service_from_env"]
 
 #: Finished jobs are kept this long (for ``yinsi jobs list``), then pruned.
 KEEP_DONE = timedelta(days=7)
 
 
+#: How the rights jobs open a rights service for Yinsi's database URL; None: :func:`rights_service_from_env`.
+#: An application embedding Yinsi (or a test) sets its own, with its data maps and store addresses.
+RIGHTS_SERVICE: Callable[[str], Any] | None = None
+
+
 def rights_service(url: str) -> Any:
+    """The rights service the rights jobs use (:data:`RIGHTS_SERVICE`, else from the environment)."""
+    return (RIGHTS_SERVICE or rights_service_from_env)(url)
+
+
+def rights_service_from_env(url: str) -> Any:
     """A rights service for the worker: the data map from ``YINSI_DATAMAP``, stores from ``YINSI_STORES``."""
     from pathlib import Path
 

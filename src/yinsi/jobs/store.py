@@ -146,7 +146,9 @@ class JobStore:
     def enqueue_in(session: Session, name: str, payload: Mapping[str, Any] | None = None, *,
                    key: str | None = None, tenant: str | None = None, run_after: datetime | None = None,
                    max_attempts: int | None = None, clock: Callable[[], datetime] = utcnow) -> tuple[int, bool]:
-        """Add a job to the caller's transaction (it exists if and only if the caller commits)."""
+        """Add a job to the caller's transaction (it exists if and only if the caller commits). It counts as
+        published now (the caller publishes it once committed, in the same breath); if that publish is lost,
+        the sweep (:meth:`overdue`) finds it once the grace period has passed."""
         from yinsi.jobs.registry import TASKS
 
         task = TASKS.get(name)
@@ -162,7 +164,7 @@ class JobStore:
         now = clock()
         row = JobRow(tenant_id=tenant, name=name, key=key, payload=body, state=JobState.QUEUED.value, attempts=0,
                      max_attempts=max_attempts or task.max_attempts, run_after=run_after or now, lease_owner=None,
-                     lease_until=None, heartbeat_at=None, published_at=None, last_error=None, result=None,
+                     lease_until=None, heartbeat_at=None, published_at=now, last_error=None, result=None,
                      created_at=now, started_at=None, finished_at=None)
         session.add(row)
         session.flush()
@@ -254,8 +256,8 @@ class JobStore:
     # -- recovery and operators ----------------------------------------------------------------------
 
     def overdue(self, grace: timedelta, limit: int = 1000) -> list[tuple[int, datetime]]:
-        """Due jobs whose message was not published within ``grace`` (lost, never sent, or held by a worker
-        that died): marked published now; ``(id, run_after)`` for the caller to publish again."""
+        """Due jobs last published more than ``grace`` ago and still not run (the message was lost, or the
+        worker holding it died): marked published now; ``(id, run_after)`` for the caller to publish again."""
         now = self.clock()
         with self.sessions() as session, session.begin():
             rows = session.execute(
@@ -267,11 +269,6 @@ class JobStore:
                 session.execute(update(JobRow).where(JobRow.id.in_(ids)).values(published_at=now)
                                 .execution_options(synchronize_session=False))
             return [(int(r[0]), r[1]) for r in rows]
-
-    def mark_published(self, job_id: int) -> None:
-        with self.sessions() as session, session.begin():
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(published_at=self.clock())
-                            .execution_options(synchronize_session=False))
 
     def retry(self, job_id: int, *, tenant: str | None = None, any_tenant: bool = False) -> bool:
         """Put a dead job back in the queue with a fresh attempt budget; False if it is not dead (or not

@@ -73,17 +73,14 @@ class Scheduler:
                     self._publish(job_id)
         for job_id, _ in self.store.overdue(self.grace):
             report.republished.append(job_id)
-            self._publish(job_id, mark=False)
+            self._publish(job_id)
         return report
 
-    def _publish(self, job_id: int, *, mark: bool = True) -> None:
+    def _publish(self, job_id: int) -> None:
         try:
             self.transport.publish(job_id)
         except Exception as exc:
-            log.warning("job %s not published (%s); the next sweep will", job_id, type(exc).__name__)
-            return
-        if mark:
-            self.store.mark_published(job_id)
+            log.warning("job %s not published (%s); a later sweep will", job_id, type(exc).__name__)
 
 
 def run_until_idle(runner: Runner, *, limit: int = 1000) -> list[Outcome]:
