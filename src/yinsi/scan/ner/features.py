@@ -1,9 +1,24 @@
-"""Character features for the name/address tagger: n-grams around the character and character classes."""
+"""Character features for the name/address tagger (a linear-chain CRF, ``yinsi.scan.ner.model``).
+
+Per character: the characters and character pairs/triples in a five-character window, character classes, and
+lexicon facts from ``yinsi.scan.ner.lexicon`` (surname characters, compound surnames, form labels that precede a
+name such as 姓名/联系人, forms of address that follow one such as 先生/女士, address units and address labels),
+each with its distance to the character.
+"""
 
 from __future__ import annotations
 
-_PAD_LEFT = ("^2", "^1")
-_PAD_RIGHT = ("$1", "$2")
+import re
+from functools import cache
+
+from yinsi.scan.ner.lexicon import (
+    ADDRESS_BEFORE,
+    ADDRESS_UNITS,
+    COMPOUND_SURNAMES,
+    NAME_AFTER,
+    NAME_BEFORE,
+    SINGLE_SURNAMES,
+)
 
 
 def char_class(ch: str) -> str:
@@ -19,68 +34,79 @@ def char_class(ch: str) -> str:
     return "P"
 
 
-#: Longest gazetteer entry looked up.
-GAZETTEER_MAX = 12
+def _alternation(words: tuple[str, ...] | frozenset[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
 
 
-def gazetteer_features(chars: str, gazetteer: dict[str, str]) -> list[list[str]]:
-    """Per character: whether a gazetteer entry (a known address, organisation, ... from the training spans)
-    starts (B), continues (I) or ends (E) here; ``gazetteer`` maps the entry to its kinds ("address|org")."""
-    out: list[list[str]] = [[] for _ in chars]
-    n = len(chars)
-    for i in range(n):
-        for length in range(min(GAZETTEER_MAX, n - i), 1, -1):
-            kinds = gazetteer.get(chars[i:i + length])
-            if kinds is None:
-                continue
-            for kind in kinds.split("|"):
-                out[i].append("gB" + kind)
-                for j in range(i + 1, i + length - 1):
-                    out[j].append("gI" + kind)
-                out[i + length - 1].append("gE" + kind)
-            break  # the longest entry starting here
-    return out
+_NAME_BEFORE = _alternation(NAME_BEFORE)
+_NAME_AFTER = _alternation(NAME_AFTER)
+_ADDRESS_BEFORE = _alternation(ADDRESS_BEFORE)
+_COMPOUND = _alternation(COMPOUND_SURNAMES)
+_SEPARATORS = " :：\t=＝"
 
 
-def sentence_features(chars: str, lexicon: dict[str, frozenset[str]] | None = None,
-                      gazetteer: dict[str, str] | None = None) -> list[list[str]]:
-    """For each character, the feature strings the model scores.
+@cache
+def _class_string(ch: str) -> str:
+    return char_class(ch)
 
-    ``lexicon`` maps a feature family (e.g. ``"sur"`` for surname characters, ``"asfx"`` for address
-    suffix characters) to a set of characters; membership of the current and neighbouring characters
-    becomes a feature. ``gazetteer`` adds entry-boundary features (see ``gazetteer_features``).
-    """
-    padded = (*_PAD_LEFT, *chars, *_PAD_RIGHT)
-    classes = ("B", "B", *(char_class(c) for c in chars), "E", "E")
+
+def _context_marks(text: str) -> list[list[str]]:
+    n = len(text)
+    marks: list[list[str]] = [[] for _ in range(n)]
+    for m in _NAME_BEFORE.finditer(text):
+        e = m.end()
+        while e < n and text[e] in _SEPARATORS:
+            e += 1
+        for d in range(4):
+            if e + d < n:
+                marks[e + d].append(f"nb{d}")
+    for m in _NAME_AFTER.finditer(text):
+        s = m.start()
+        tag = "nat" if len(m.group()) > 1 else "naf"
+        for d in range(1, 5):
+            if s - d >= 0:
+                marks[s - d].append(f"{tag}{d}")
+    for m in _ADDRESS_BEFORE.finditer(text):
+        e = m.end()
+        while e < n and text[e] in _SEPARATORS:
+            e += 1
+        for d in range(3):
+            if e + d < n:
+                marks[e + d].append(f"ab{d}")
+    for m in _COMPOUND.finditer(text):
+        marks[m.start()].append("cs0")
+        marks[m.start() + 1].append("cs1")
+    return marks
+
+
+def sentence_features(text: str) -> list[list[str]]:
+    """For each character of ``text``, the attribute strings the CRF scores."""
+    n = len(text)
+    p = "\x02\x02" + text + "\x03\x03"
+    cls = "BB" + "".join(_class_string(ch) for ch in text) + "EE"
+    sur = SINGLE_SURNAMES
+    units = ADDRESS_UNITS
+    marks = _context_marks(text)
     out: list[list[str]] = []
-    lex = lexicon or {}
-    gaz = gazetteer_features(chars, gazetteer) if gazetteer else None
-    for i in range(len(chars)):
+    for i in range(n):
         j = i + 2
-        a, b, c, d, e = padded[j - 2], padded[j - 1], padded[j], padded[j + 1], padded[j + 2]
+        a, b, c, d, e = p[j - 2], p[j - 1], p[j], p[j + 1], p[j + 2]
         feats = [
-            "b",
-            "u0" + c,
-            "u-1" + b,
-            "u1" + d,
-            "u-2" + a,
-            "u2" + e,
-            "b-1" + b + c,
-            "b1" + c + d,
-            "b-2" + a + b,
-            "b2" + d + e,
-            "s" + b + d,
-            "t" + b + c + d,
-            "c" + classes[j - 1] + classes[j] + classes[j + 1],
+            "c" + c, "l" + b, "r" + d, "L" + a, "R" + e,
+            "lc" + b + c, "cr" + c + d, "Ll" + a + b, "rR" + d + e, "lr" + b + d,
+            "lcr" + b + c + d, "k" + cls[j - 1:j + 2], "K" + cls[j - 2:j + 3],
         ]
-        for name, chars_set in lex.items():
-            if c in chars_set:
-                feats.append(name + "0")
-            if b in chars_set:
-                feats.append(name + "-1")
-            if d in chars_set:
-                feats.append(name + "1")
-        if gaz is not None and gaz[i]:
-            feats.extend(dict.fromkeys(gaz[i]))
+        if c in sur:
+            feats.append("s0")
+        if b in sur:
+            feats.append("s1")
+        if a in sur:
+            feats.append("s2")
+        if c in units:
+            feats.append("u0")
+        if d in units:
+            feats.append("u1")
+        if marks[i]:
+            feats.extend(marks[i])
         out.append(feats)
     return out

@@ -1,4 +1,9 @@
-"""Load and apply the trained name/address tagger (Viterbi decoding over BIO tags)."""
+"""Load and apply the trained name/address tagger: a linear-chain CRF over BIO tags (CRFsuite).
+
+The shipped artefact ``yinsi/scan/data/ner_crf.crfsuite.gz`` is a gzip-compressed CRFsuite model (feature weights
+only, no sentences) with a JSON sidecar ``ner_crf.json`` describing its training data; see
+``yinsi.scan.ner.train``. Features: ``yinsi.scan.ner.features``.
+"""
 
 from __future__ import annotations
 
@@ -9,92 +14,48 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pycrfsuite  # type: ignore[import-untyped]
+
 from yinsi.scan.ner.features import sentence_features
+from yinsi.scan.ner.lexicon import COMMON_SURNAMES
 
 #: Sentences longer than this are tagged in pieces (cut after sentence punctuation when possible).
 MAX_CHUNK = 200
 _CUT_AFTER = "。！？；\n!?;"
 
+MODEL_FILE = "ner_crf.crfsuite.gz"
+META_FILE = "ner_crf.json"
+
 
 class NerModel:
-    """A first-order averaged perceptron over BIO tags (B-x, I-x, O) for a few entity kinds."""
+    """A CRFsuite tagger with the feature function it was trained with."""
 
-    def __init__(self, tags: list[str], weights: dict[str, list[float]], transitions: list[list[float]],
-                 lexicon: dict[str, frozenset[str]], meta: dict[str, Any] | None = None,
-                 gazetteer: dict[str, str] | None = None) -> None:
-        self.tags = tags
-        self.gazetteer = gazetteer or {}
-        self.weights = weights
-        self.transitions = transitions
-        self.lexicon = lexicon
+    def __init__(self, model_bytes: bytes, meta: dict[str, Any] | None = None) -> None:
+        self._bytes = model_bytes
+        self.tagger = pycrfsuite.Tagger()
+        self.tagger.open_inmemory(model_bytes)
         self.meta = meta or {}
-        n = len(tags)
-        self._allowed_prev: list[list[int]] = []
-        self._start_ok: list[bool] = []
-        for cur in tags:
-            if cur.startswith("I-"):
-                kind = cur[2:]
-                self._allowed_prev.append([k for k, t in enumerate(tags) if t in (f"B-{kind}", f"I-{kind}")])
-                self._start_ok.append(False)
-            else:
-                self._allowed_prev.append(list(range(n)))
-                self._start_ok.append(True)
-
-    # --- persistence -------------------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": "yinsi-ner-perceptron/1",
-            "tags": self.tags,
-            "transitions": self.transitions,
-            "lexicon": {k: "".join(sorted(v)) for k, v in self.lexicon.items()},
-            "gazetteer": self.gazetteer,
-            "weights": self.weights,
-            "meta": self.meta,
-        }
+        #: character sets other modules consult (column classification looks at the frequent surnames)
+        self.lexicon: dict[str, frozenset[str]] = {"sur": COMMON_SURNAMES}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> NerModel:
-        if data.get("format") != "yinsi-ner-perceptron/1":
-            raise ValueError(f"unknown NER model format: {data.get('format')!r}")
-        return cls(
-            tags=list(data["tags"]),
-            weights={k: list(v) for k, v in data["weights"].items()},
-            transitions=[list(row) for row in data["transitions"]],
-            lexicon={k: frozenset(v) for k, v in data["lexicon"].items()},
-            meta=dict(data.get("meta", {})),
-            gazetteer=dict(data.get("gazetteer", {})),
-        )
+    def load(cls, path: Path, meta_path: Path | None = None) -> NerModel:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path and meta_path.is_file() else {}
+        return cls(raw, meta)
 
-    def save(self, path: Path) -> None:
-        with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as f:
-            json.dump(self.to_json(), f, ensure_ascii=False, separators=(",", ":"))
-
-    @classmethod
-    def load(cls, path: Path) -> NerModel:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return cls.from_json(json.load(f))
-
-    # --- inference ---------------------------------------------------------------------------------------
-    def emissions(self, chars: str) -> list[list[float]]:
-        n = len(self.tags)
-        weights = self.weights
-        rows: list[list[float]] = []
-        for feats in sentence_features(chars, self.lexicon, self.gazetteer):
-            row = [0.0] * n
-            for f in feats:
-                w = weights.get(f)
-                if w is not None:
-                    for k in range(n):
-                        row[k] += w[k]
-            rows.append(row)
-        return rows
+    def save(self, path: Path, meta_path: Path | None = None) -> None:
+        path.write_bytes(gzip.compress(self._bytes, compresslevel=9, mtime=0))
+        if meta_path is not None:
+            meta_path.write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def decode(self, chars: str) -> list[str]:
         """The best tag sequence for ``chars`` (one tag per character)."""
         if not chars:
             return []
-        path = viterbi(self.emissions(chars), self.transitions, self._start_ok, self._allowed_prev)
-        return [self.tags[k] for k in path]
+        return list(self.tagger.tag(sentence_features(chars)))
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
         """``(kind, start, end)`` entity spans (end exclusive), tagging long texts chunk by chunk."""
@@ -102,39 +63,6 @@ class NerModel:
         for offset, chunk in _chunks(text):
             out.extend((kind, offset + s, offset + e) for kind, s, e in tags_to_spans(self.decode(chunk)))
         return out
-
-
-def viterbi(emissions: list[list[float]], transitions: list[list[float]], start_ok: list[bool],
-            allowed_prev: list[list[int]]) -> list[int]:
-    """The best tag-index path through non-empty ``emissions`` (one score row per character).
-
-    ``start_ok[k]``: tag ``k`` may open the sentence; ``allowed_prev[k]``: the tags that may precede tag ``k``.
-    Shared by ``NerModel.decode`` and the trainer (``yinsi.scan.ner.train``).
-    """
-    n = len(start_ok)
-    neg = float("-inf")
-    score = [emissions[0][k] if start_ok[k] else neg for k in range(n)]
-    back: list[list[int]] = []
-    for row in emissions[1:]:
-        new = [neg] * n
-        ptr = [0] * n
-        for cur in range(n):
-            best, arg = neg, 0
-            for prev in allowed_prev[cur]:
-                s = score[prev] + transitions[prev][cur]
-                if s > best:
-                    best, arg = s, prev
-            new[cur] = best + row[cur]
-            ptr[cur] = arg
-        back.append(ptr)
-        score = new
-    last = max(range(n), key=lambda k: score[k])
-    path = [last]
-    for ptr in reversed(back):
-        last = ptr[last]
-        path.append(last)
-    path.reverse()
-    return path
 
 
 def tags_to_spans(tags: list[str]) -> list[tuple[str, int, int]]:
@@ -170,14 +98,13 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
-MODEL_FILE = "ner_model.json.gz"
-
-
 @cache
 def load_default_model() -> NerModel | None:
     """The shipped model, or ``None`` if the artefact has not been trained (``python -m yinsi.scan.ner.train``)."""
-    resource = resources.files("yinsi.scan") / "data" / MODEL_FILE
+    data = resources.files("yinsi.scan") / "data"
+    resource = data / MODEL_FILE
     if not resource.is_file():
         return None
-    with resources.as_file(resource) as path:
-        return NerModel.load(path)
+    meta_resource = data / META_FILE
+    meta = json.loads(meta_resource.read_text(encoding="utf-8")) if meta_resource.is_file() else {}
+    return NerModel(gzip.decompress(resource.read_bytes()), meta)

@@ -1,25 +1,28 @@
-"""Train the name/address tagger on CLUENER2020 ``train.json`` (never on the test split).
+"""Train the name/address tagger (a CRF) on public NER *training* splits only.
 
-    python -m yinsi.scan.ner.train ../shared/data/cluener/train.json [--epochs 12] [--holdout 0.1]
+    python -m bench.scanner.ner_data            # MSRA/Weibo/Resume training splits into bench/.cache/ner
+    python -m yinsi.scan.ner.train ../shared/data/cluener/train.json --extra bench/.cache/ner
 
-Writes ``src/yinsi/scan/data/ner_model.json.gz`` (or ``--out``). The data are read from where they lie and
-never copied; the artefact keeps feature weights and character sets only.
+Training data: CLUENER2020 ``train.json``; with ``--extra``: the MSRA NER training sentences available here
+(``msra/train_part.jsonl``), Weibo NER ``train`` and Resume NER ``train``. Dev and test splits are never read.
+Writes ``src/yinsi/scan/data/ner_crf.crfsuite.gz`` (feature weights only) and ``ner_crf.json`` (what it was
+trained on, with which settings). Needs ``python-crfsuite`` (a dependency of Yinsi).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
+import tempfile
 import time
-from array import array
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from yinsi.scan.ner.features import GAZETTEER_MAX, sentence_features
-from yinsi.scan.ner.model import NerModel, tags_to_spans, viterbi
+import pycrfsuite  # type: ignore[import-untyped]
+
+from yinsi.scan.ner.features import sentence_features
+from yinsi.scan.ner.model import META_FILE, MODEL_FILE, NerModel, tags_to_spans
 
 #: CLUENER types grouped into the kinds the tagger learns: the PI kinds and two "other entity" kinds, so that
 #: e.g. a company named after a city is learned as not an address.
@@ -35,8 +38,16 @@ KIND_OF = {
     "book": "misc",
     "movie": "misc",
 }
-KINDS = ("name", "address", "org", "misc")
-TAGS = ["O", *(f"{p}-{k}" for k in KINDS for p in ("B", "I"))]
+#: The other corpora's labels as kinds. Their place names (MSRA ``LOC``, Weibo ``GPE``/``LOC``) are ``loc``, a
+#: kind of its own: CLUENER's ``address`` spans run from province to room in one span, while MSRA tags 江苏 / 如皋市
+#: / 城西乡 as three; nominal mentions (Weibo ``*.NOM``: 女友, 老师) are not names.
+EXTRA_KIND_OF = {
+    "msra": {"PER": "name", "LOC": "loc", "ORG": "org"},
+    "weibo": {"PER.NAM": "name", "LOC.NAM": "loc", "GPE.NAM": "loc", "ORG.NAM": "org"},
+    "resume": {"NAME": "name", "LOC": "loc", "ORG": "org", "CONT": "misc", "TITLE": "misc", "EDU": "misc",
+               "PRO": "misc", "RACE": "misc"},
+}
+EXTRA_SPLITS = {"msra": "train_part", "weibo": "train", "resume": "train"}
 
 
 @dataclass
@@ -45,149 +56,44 @@ class Example:
     tags: list[str]
 
 
+def _bio(text: str, spans: list[tuple[str, int, int]]) -> list[str]:
+    tags = ["O"] * len(text)
+    for kind, start, end in spans:  # the first of two overlapping spans wins
+        if end > start and all(t == "O" for t in tags[start:end]):
+            tags[start] = f"B-{kind}"
+            for i in range(start + 1, end):
+                tags[i] = f"I-{kind}"
+    return tags
+
+
 def read_cluener(path: Path) -> list[Example]:
-    """CLUENER JSON lines as per-character BIO tags over ``KINDS`` (end offsets in the file are inclusive)."""
+    """CLUENER JSON lines as per-character BIO tags (end offsets in the file are inclusive)."""
     examples = []
     with path.open(encoding="utf-8") as f:
         for line in f:
             if not line.strip():
                 continue
             row = json.loads(line)
-            text: str = row["text"]
-            tags = ["O"] * len(text)
-            for label, spans in (row.get("label") or {}).items():
-                kind = KIND_OF.get(label)
-                if kind is None:
-                    continue
-                for positions in spans.values():
-                    for start, end in positions:
-                        if all(t == "O" for t in tags[start:end + 1]):
-                            tags[start] = f"B-{kind}"
-                            for i in range(start + 1, end + 1):
-                                tags[i] = f"I-{kind}"
-            examples.append(Example(text, tags))
+            spans = [(KIND_OF[label], s, e + 1) for label, by_text in (row.get("label") or {}).items()
+                     if label in KIND_OF for positions in by_text.values() for s, e in positions]
+            examples.append(Example(row["text"], _bio(row["text"], spans)))
     return examples
 
 
-def build_lexicon(examples: Iterable[Example]) -> dict[str, frozenset[str]]:
-    """Character sets learned from the training spans: surname characters and address suffix/head characters."""
-    surname: Counter[str] = Counter()
-    given: Counter[str] = Counter()
-    addr_end: Counter[str] = Counter()
-    addr_any: Counter[str] = Counter()
-    for ex in examples:
-        for kind, s, e in tags_to_spans(ex.tags):
-            span = ex.text[s:e]
-            if kind == "name" and 2 <= len(span) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in span):
-                surname[span[0]] += 1
-                for c in span[1:]:
-                    given[c] += 1
-            elif kind == "address":
-                addr_end[span[-1]] += 1
-                for c in span:
-                    addr_any[c] += 1
-    return {
-        "sur": frozenset(c for c, n in surname.items() if n >= 3),
-        "giv": frozenset(c for c, n in given.items() if n >= 3),
-        "asfx": frozenset(c for c, n in addr_end.items() if n >= 4),
-        "achr": frozenset(c for c, n in addr_any.items() if n >= 8),
-    }
+def read_extra(folder: Path, corpus: str) -> list[Example]:
+    """A training split written by ``bench.scanner.ner_data`` (``{"text", "spans": [[label, start, end]]}``)."""
+    kinds = EXTRA_KIND_OF[corpus]
+    examples = []
+    with (folder / corpus / f"{EXTRA_SPLITS[corpus]}.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            spans = [(kinds[label], s, e) for label, s, e in row["spans"] if label in kinds]
+            examples.append(Example(row["text"], _bio(row["text"], spans)))
+    return examples
 
 
-#: Kinds whose training spans become gazetteer entries. Person names are deliberately not listed: the shipped
-#: artefact keeps no list of people.
-GAZETTEER_KINDS = ("address", "org", "misc")
-
-
-def build_gazetteer(examples: Iterable[Example]) -> dict[str, str]:
-    """Span text → its kinds ("address|org"), from the training spans of ``GAZETTEER_KINDS``."""
-    kinds: dict[str, set[str]] = {}
-    for ex in examples:
-        for kind, s, e in tags_to_spans(ex.tags):
-            if kind in GAZETTEER_KINDS and 2 <= e - s <= GAZETTEER_MAX:
-                kinds.setdefault(ex.text[s:e], set()).add(kind)
-    return {word: "|".join(sorted(ks)) for word, ks in kinds.items()}
-
-
-class Trainer:
-    """Structured averaged perceptron (Collins 2002) with the "c × update" averaging trick."""
-
-    def __init__(self, lexicon: dict[str, frozenset[str]]) -> None:
-        self.lexicon = lexicon
-        self.n = len(TAGS)
-        self.index: dict[str, int] = {}
-        self.w = array("d")
-        self.wa = array("d")  # sum of c * update, for averaging
-        self.t = [[0.0] * self.n for _ in range(self.n)]
-        self.ta = [[0.0] * self.n for _ in range(self.n)]
-        self.c = 1
-        self.model = NerModel(TAGS, {}, self.t, lexicon)
-
-    def featurize(self, text: str, grow: bool, gazetteer: dict[str, str] | None = None) -> list[list[int]]:
-        out = []
-        for feats in sentence_features(text, self.lexicon, gazetteer):
-            ids = []
-            for f in feats:
-                k = self.index.get(f)
-                if k is None and grow:
-                    k = len(self.index)
-                    self.index[f] = k
-                    self.w.extend([0.0] * self.n)
-                    self.wa.extend([0.0] * self.n)
-                if k is not None:
-                    ids.append(k)
-            out.append(ids)
-        return out
-
-    def _emissions(self, ids: list[list[int]]) -> list[list[float]]:
-        n, w = self.n, self.w
-        rows = []
-        for token in ids:
-            row = [0.0] * n
-            for k in token:
-                base = k * n
-                for j in range(n):
-                    row[j] += w[base + j]
-            rows.append(row)
-        return rows
-
-    def update(self, ids: list[list[int]], gold: list[int]) -> bool:
-        guess = viterbi(self._emissions(ids), self.t, self.model._start_ok, self.model._allowed_prev)
-        changed = guess != gold
-        if changed:
-            n, c = self.n, self.c
-            for i, (g, p) in enumerate(zip(gold, guess, strict=True)):
-                if g != p:
-                    for k in ids[i]:
-                        self.w[k * n + g] += 1.0
-                        self.wa[k * n + g] += c
-                        self.w[k * n + p] -= 1.0
-                        self.wa[k * n + p] -= c
-                if i:
-                    gp, pp = gold[i - 1], guess[i - 1]
-                    if (gp, g) != (pp, p):
-                        self.t[gp][g] += 1.0
-                        self.ta[gp][g] += c
-                        self.t[pp][p] -= 1.0
-                        self.ta[pp][p] -= c
-        self.c += 1
-        return changed
-
-    def averaged(self, prune: float = 1.0, gazetteer: dict[str, str] | None = None) -> NerModel:
-        """The averaged weights, rounded to integers; features whose weights all stay below ``prune`` in
-        magnitude are dropped (on a held-out tenth of train.json neither step lowered F1, and the artefact and
-        its loading time shrink by a third)."""
-        n, c = self.n, self.c
-        weights: dict[str, list[float]] = {}
-        for f, k in self.index.items():
-            row = [self.w[k * n + j] - self.wa[k * n + j] / c for j in range(n)]
-            if max(abs(x) for x in row) >= prune:
-                weights[f] = [round(x) for x in row]
-        trans = [[round(self.t[a][b] - self.ta[a][b] / c, 3) for b in range(n)] for a in range(n)]
-        return NerModel(TAGS, weights, trans, self.lexicon, gazetteer=gazetteer)
-
-
-def evaluate(model: NerModel, examples: list[Example], kinds: Iterable[str] = ("name", "address")) -> dict[str, dict[str, float]]:
+def evaluate(model: NerModel, examples: list[Example], kinds: tuple[str, ...] = ("name", "address")
+             ) -> dict[str, dict[str, float]]:
     """Exact-span precision/recall/F1 per kind."""
     counts = {k: [0, 0, 0] for k in kinds}  # tp, predicted, gold
     for ex in examples:
@@ -207,52 +113,58 @@ def evaluate(model: NerModel, examples: list[Example], kinds: Iterable[str] = ("
     return out
 
 
-def train(examples: list[Example], epochs: int, seed: int, holdout: list[Example] | None = None,
-          folds: int = 10) -> NerModel:
-    """Train; gazetteer features of each training sentence come from the OTHER folds' spans (jackknifing), so
-    the model learns how far to trust an entry instead of learning that every entry is right."""
-    lexicon = build_lexicon(examples)
-    trainer = Trainer(lexicon)
-    gazetteer = build_gazetteer(examples)
-    data = []
-    for k in range(folds):
-        fold_gazetteer = build_gazetteer(ex for i, ex in enumerate(examples) if i % folds != k) if folds > 1 else gazetteer
-        data += [(trainer.featurize(ex.text, grow=True, gazetteer=fold_gazetteer), [TAGS.index(t) for t in ex.tags])
-                 for i, ex in enumerate(examples) if i % folds == k and ex.text]
-    rng = random.Random(seed)
-    for epoch in range(1, epochs + 1):
-        began = time.perf_counter()
-        rng.shuffle(data)
-        errors = sum(trainer.update(ids, gold) for ids, gold in data)
-        line = f"epoch {epoch}: {errors} sentences wrong, {time.perf_counter() - began:.0f} s"
-        if holdout:
-            scores = evaluate(trainer.averaged(gazetteer=gazetteer), holdout)
-            line += "; holdout F1 " + ", ".join(f"{k} {v['f1'] * 100:.2f}" for k, v in scores.items())
-        print(line, flush=True)
-    model = trainer.averaged(gazetteer=gazetteer)
-    model.meta = {"trained_on": "CLUENER2020 train.json", "sentences": len(examples), "epochs": epochs, "seed": seed,
-                  "features": len(model.weights)}
-    return model
+def train(examples: list[Example], c1: float, c2: float, iterations: int) -> NerModel:
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for ex in examples:
+        if ex.text:
+            trainer.append(sentence_features(ex.text), ex.tags)
+    trainer.set_params({"c1": c1, "c2": c2, "max_iterations": iterations, "feature.possible_transitions": True})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.crfsuite"
+        trainer.train(str(path))
+        return NerModel(path.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train", type=Path, help="CLUENER train.json")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--seed", type=int, default=20240601)
-    parser.add_argument("--folds", type=int, default=10, help="jackknife folds for gazetteer features (1: none)")
-    parser.add_argument("--holdout", type=float, default=0.0, help="fraction of train.json held out to report F1 per epoch")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "ner_model.json.gz")
+    parser.add_argument("--extra", type=Path, help="bench/.cache/ner (training splits of MSRA, Weibo, Resume)")
+    parser.add_argument("--c1", type=float, default=0.1, help="L1 penalty (sparser, smaller model)")
+    parser.add_argument("--c2", type=float, default=0.01, help="L2 penalty")
+    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--holdout", type=float, default=0.0, help="fraction of CLUENER train held out to report F1")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
     args = parser.parse_args(argv)
     examples = read_cluener(args.train)
     holdout: list[Example] = []
     if args.holdout:
         cut = int(len(examples) * (1 - args.holdout))
         examples, holdout = examples[:cut], examples[cut:]
-    model = train(examples, args.epochs, args.seed, holdout, args.folds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(model.weights)} features)")
+    sources = {"CLUENER2020 train.json": len(examples)}
+    if args.extra:
+        for corpus, split in EXTRA_SPLITS.items():
+            extra = read_extra(args.extra, corpus)
+            sources[f"{corpus} {split}"] = len(extra)
+            examples += extra
+    began = time.perf_counter()
+    model = train(examples, args.c1, args.c2, args.iterations)
+    info = model.tagger.info()
+    model.meta = {
+        "model": "linear-chain CRF (CRFsuite, L-BFGS), character features (yinsi.scan.ner.features)",
+        "trained_on": sources,
+        "provenance": "bench/scanner/ner_data.py (MSRA, Weibo, Resume training splits); CLUENER2020 train.json",
+        "labels": sorted(model.tagger.labels()),
+        "c1": args.c1, "c2": args.c2, "iterations": args.iterations,
+        "state_features": len(info.state_features), "attributes": len(Counter(a for a, _ in info.state_features)),
+        "training_seconds": round(time.perf_counter() - began),
+    }
+    if holdout:
+        model.meta["holdout"] = evaluate(model, holdout)
+        print(model.meta["holdout"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.save(args.out / MODEL_FILE, args.out / META_FILE)
+    size = (args.out / MODEL_FILE).stat().st_size
+    print(f"wrote {args.out / MODEL_FILE} ({size / 1e6:.2f} MB), {model.meta['state_features']} state features")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,23 @@ from yinsi.scan.result import Result
 
 _TYPE_OF_KIND = {"name": "person_name", "address": "address"}
 _STRIP = " \t\r\n，。、；：:,.;（）()“”\"'"
+#: What may stand between two address pieces that are one address (广东省深圳市 南山区…).
+_ADDRESS_JOIN = " "
+_EXPLANATION = "character tagger (CRF trained on public NER training splits: CLUENER2020, MSRA, Weibo, Resume)"
+
+
+def merge_address_pieces(spans: list[tuple[str, int, int]], text: str) -> list[tuple[str, int, int]]:
+    """Join address spans that touch (or are separated by a space only) into one: a postal address is one span
+    from province to room even when the tagger breaks it."""
+    out: list[tuple[str, int, int]] = []
+    for kind, start, end in sorted(spans, key=lambda s: s[1]):
+        if out and kind == "address" and out[-1][0] == "address":
+            _, prev_start, prev_end = out[-1]
+            if prev_end <= start and all(ch in _ADDRESS_JOIN for ch in text[prev_end:start]):
+                out[-1] = ("address", prev_start, end)
+                continue
+        out.append((kind, start, end))
+    return out
 
 
 @dataclass
@@ -34,7 +51,7 @@ class NerRecognizer(Recognizer):
             self.model = load_default_model()
             if self.model is None:
                 return
-        for kind, start, end in self.model.spans(normalized):
+        for kind, start, end in merge_address_pieces(self.model.spans(normalized), normalized):
             pi_type = _TYPE_OF_KIND.get(kind)
             if pi_type is None:
                 continue
@@ -53,7 +70,7 @@ class NerRecognizer(Recognizer):
                 text=text[start:end],
                 score=self.score,
                 recognizer=self.name,
-                explanation="character tagger (averaged perceptron trained on CLUENER2020 train)",
+                explanation=_EXPLANATION,
             )
 
 
