@@ -13,8 +13,11 @@ fi
 # Yinsi itself (editable) with its bench extra (presidio-analyzer, jionlp, jieba for spaCy's Chinese word
 # segmenter; pinned in pyproject.toml), so the comparison runs all engines on one corpus in one run.
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[bench]'
+# Name/address peers for bench/scanner/ner_eval.py whose PyPI packages bundle their models: THULAC. (pkuseg and
+# Baidu's LAC publish only source archives that do not build on this Python; ner_eval lists them as skipped.)
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check thulac==0.2.2
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as md
-for name in ("presidio-analyzer", "spacy", "jionlp", "jieba"):
+for name in ("presidio-analyzer", "spacy", "jionlp", "jieba", "thulac"):
     print(f"{name}=={md.version(name)}")
 PY

@@ -14,8 +14,8 @@ masking needs: a half-found name is still partly hidden. Speed is characters per
 (single-threaded engines; thread pools pinned to one thread), over all four test sets.
 
 Peers (from PyPI, models bundled in the wheels; nothing downloaded at run time): jieba's part-of-speech tagger
-(``nr*`` names, ``ns`` places), THULAC (``np`` names, ``ns`` places), pkuseg with ``postag=True`` (``nr``, ``ns``).
-A peer that cannot be imported is listed as skipped.
+(``nr*`` names, ``ns`` places), THULAC (``np`` names, ``ns`` places), pkuseg with ``postag=True`` (``nr``, ``ns``), Baidu's LAC
+(``PER``, ``LOC``). A peer that cannot be imported is listed as skipped.
 """
 
 from __future__ import annotations
@@ -163,6 +163,21 @@ def pkuseg_tagger() -> Tagger:
     return tag
 
 
+def lac_tagger() -> Tagger:
+    from LAC import LAC
+
+    model = LAC(mode="lac")
+
+    def kind_of(flag: str) -> str | None:
+        return "name" if flag == "PER" else "address" if flag == "LOC" else None
+
+    def tag(text: str) -> list[Span]:
+        words, flags = model.run(text)
+        return _realign(text, list(zip(words, flags, strict=True)), kind_of)
+
+    return tag
+
+
 def _realign(text: str, words: list[tuple[str, str]], kind_of: Callable[[str], str | None]) -> list[Span]:
     out: list[Span] = []
     pos = 0
@@ -178,7 +193,7 @@ def _realign(text: str, words: list[tuple[str, str]], kind_of: Callable[[str], s
 
 
 SYSTEMS: dict[str, Callable[[], Tagger]] = {"yinsi": yinsi_tagger, "jieba": jieba_tagger,
-                                            "thulac": thulac_tagger, "pkuseg": pkuseg_tagger}
+                                            "thulac": thulac_tagger, "pkuseg": pkuseg_tagger, "lac": lac_tagger}
 
 
 def run(systems: list[str]) -> dict[str, object]:
