@@ -267,3 +267,26 @@ def test_worker_and_jobs_commands(tmp_path: Path, only_periodics: dict[str, jobs
     assert real.get(bad, tenant="t1").state == "queued"  # type: ignore[union-attr]
     missing = cli.invoke(app, ["jobs", "show", "999999", "--url", url])
     assert missing.exit_code == 1 and "没有编号为 999999 的作业" in missing.output
+
+
+def test_the_outbox_is_delivered_by_the_notify_deliver_job(store: JobStore, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from yinsi.jobs import builtin  # noqa: F401  (registers notify.deliver)
+    from yinsi.notify.outbox import Outbox
+    from yinsi.services.audit_trail import AuditTrail
+
+    monkeypatch.setenv("YINSI_SMS_OUTBOX_DIR", str(tmp_path / "sms"))
+    ring = AuditTrail(store.sessions).ring
+    ring.provision("t1")
+    outbox = Outbox(store.sessions, ring, {}, clock=lambda: T0)
+    with store.sessions() as s, s.begin():
+        message = outbox.enqueue_in(s, "t1", "sms", "13800138000", "", "验证码 123456", "verification", "req-1")
+    job_id, _ = store.enqueue("notify.deliver", {"due": "2026-12-04T02:59:00+08:00"}, key="periodic:notify.deliver:-:x")
+    outcomes = run_until_idle(runner(store))
+    assert [(o.job_id, o.state) for o in outcomes] == [(job_id, "done")]
+    job = store.get(job_id)
+    assert job is not None and job.result == {"sent": 1, "retrying": 0, "dead": 0, "expired": 0}
+    info = outbox.get(message)
+    assert info is not None and info.status == "sent"
+    assert "13800138000" in "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "sms").iterdir())
+    assert "13800138000" not in json.dumps(job.to_json(), ensure_ascii=False)  # the job holds no address

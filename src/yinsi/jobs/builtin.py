@@ -95,7 +95,7 @@ def deliver_outbox(ctx: JobContext) -> dict[str, Any]:
     from yinsi.storage import make_session_factory
 
     sessions = make_session_factory(ctx.db.get_bind().engine)
-    report = Outbox.from_env(sessions, AuditTrail(sessions).ring).deliver(limit=500, tenant=ctx.tenant)
+    report = Outbox.from_env(sessions, AuditTrail(sessions).ring).deliver(limit=500, tenant=ctx.tenant, now=ctx.now)
     return {"sent": report.sent, "retrying": report.retrying, "dead": report.dead, "expired": report.expired}
 
 
