@@ -319,6 +319,7 @@ def test_cancellation_reaches_matched_self_referencing_and_shared_rows_and_reads
         view = svc.show(TENANT, rid)
         step = next(s for s in view.steps if s["status"] == "manual_pending")
         assert step["key"] == "manual:recordings/delete_call_recordings"
+        assert step["detail"]["captured"] == ["calls.file_path"] and "identifiers" in step["detail"]["what"]
         assert "s3://" not in json.dumps(view.to_json(), ensure_ascii=False)  # captured values only in the plan
         from yinsi.staff.service import StaffService
 

@@ -71,8 +71,12 @@ def run_erasure(ctx: RightsContext, job: Job, step_hook: Callable[[int], None] |
 
     def step(op: Operation) -> tuple[str, str, dict[str, Any]]:
         if op.action == "manual":
-            return op.key, MANUAL_PENDING, {"what": op.first.description, "who": op.first.who,
-                                            "items": [loc.item_name for loc in op.locations]}
+            needs = [f"{t}.{c}" for _, t, c in op.first.captures]  # names only: the values stay in the plan
+            hint = f"（所需的 {'、'.join(needs)} 已在删除前采集，个人信息保护负责人可查看：yinsi request identifiers）" \
+                if needs else ""
+            return op.key, MANUAL_PENDING, {"what": f"{op.first.description}{hint}", "who": op.first.who,
+                                            "items": [loc.item_name for loc in op.locations],
+                                            **({"captured": needs} if needs else {})}
         detail = execute(ctx, job, op, connectors[op.store], subj)
         if step_hook is not None:
             step_hook(index[op.key])
