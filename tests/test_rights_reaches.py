@@ -453,3 +453,46 @@ def test_the_api_carries_the_request_for_historical_columns() -> None:
 
     details = RequestDetailsIn(changes={"contact.mobile": "13811112222"}, include_historical=True).as_details()
     assert details == {"changes": {"contact.mobile": "13811112222"}, "include_historical": True}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # values only are compared: one backend is enough
+def test_a_match_reach_in_another_store_finds_the_rows_by_the_subjects_phone(crm: Crm, tmp_path: Path) -> None:
+    """A call log kept in another database (a PBX) reaches the resident only by the phone: the attributes
+    come from the resident's store, and once bound at plan time the rows are found after the phone is gone."""
+    from yinsi.stores.base import connector_for
+
+    pbx_url = f"sqlite:///{(tmp_path / 'pbx.db').as_posix()}"
+    pbx = make_engine(pbx_url)
+    try:
+        with pbx.begin() as conn:
+            conn.execute(text("CREATE TABLE call_logs (id INTEGER PRIMARY KEY, caller VARCHAR(32), note VARCHAR(64))"))
+            conn.execute(text("INSERT INTO call_logs VALUES (1, :p, 'a'), (2, :o, 'b'), (3, :p, 'c')"),
+                         {"p": PHONE, "o": OTHER_PHONE})
+        text_ = MAP.replace("  - id: recordings\n", """  - id: pbx_db
+    kind: sql
+    name: 呼叫中心
+    tables:
+      call_logs:
+        reach: {resident: {match: {caller: phone}}}
+        erase: delete_row
+        columns:
+          id: {not_pi: true, why: 内部编号}
+          caller: {item: contact.mobile}
+          note: {not_pi: true, why: 通话结果代码}
+  - id: recordings
+""", 1)
+        dm = parse_datamap(text_).datamap
+        loc = next(x for x in dm.locations("resident") if x.store == "pbx_db")
+        assert loc.id == "pbx_db.call_logs.caller@resident"
+        urls = {"crm_db": crm.url, "pbx_db": pbx_url}
+        conn = connector_for(dm, "pbx_db", urls=urls, pseudonymise=str)
+        assert [r.key for r in conn.read(loc, "1")] == ["call_logs:id=1", "call_logs:id=3"]  # resolved from crm_db
+        late = connector_for(dm, "pbx_db", urls=urls, pseudonymise=str)
+        late.bind({"phone": PHONE}, "1")  # the plan's snapshot
+        with crm.engine.begin() as c:
+            c.execute(text("UPDATE residents SET phone = NULL WHERE id = 1"))
+        assert late.erase(loc, "1").affected == 2 and late.remaining(loc, "1") == []
+        with pbx.connect() as c:
+            assert c.execute(text("SELECT id, caller FROM call_logs")).all() == [(2, OTHER_PHONE)]
+    finally:
+        pbx.dispose()
