@@ -15,7 +15,8 @@ COMMANDS = {
     "api": ".venv/bin/python bench/api/run.py",
     "audit": ".venv/bin/python bench/audit/run.py --seconds 1.5 --repeat 3 --pg postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "scanner": "bash bench/peers/setup_scanner_peers.sh && bench/.venv-peers/bin/python -m bench.scanner.speed; "
-               ".venv/bin/python -m bench.scanner.quality; .venv/bin/python -m bench.scanner.cluener",
+               ".venv/bin/python -m bench.scanner.quality; .venv/bin/python -m bench.scanner.cluener; "
+               ".venv/bin/python -m bench.scanner.ner_data && bench/.venv-peers/bin/python -m bench.scanner.ner_eval",
     "protect": ".venv/bin/python -m bench.protect.run",
     "rights": "bash bench/peers/setup_fides.sh && .venv/bin/python bench/rights/run.py --app-url "
               "postgresql+psycopg://postgres@127.0.0.1:5432/wlk_bench --access 200 --erasure 200 --queued 1000 "
