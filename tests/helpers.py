@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from yinsi.declarations import parse_declaration
 from yinsi.domain.policy import Declaration
@@ -24,3 +26,22 @@ def minimal(*edits: tuple[str, str]) -> Declaration:
         assert old in text, f"edit target not in fixture: {old!r}"
         text = text.replace(old, new, 1)
     return parse_declaration(text, "minimal.yaml")
+
+
+def stored_subject(url: str, tenant: str, subject: str) -> str:
+    """What Yinsi's tables hold for the app's subject id: the tenant's pseudonym of it (issue 11)."""
+    from yinsi.protect.keys import KeyRing
+
+    with KeyRing.open(url) as ring:
+        return ring.pseudonymise(tenant, subject)
+
+
+def subject_row(ring: Any, tenant: str, subject: str, birth: date | None, created_at: datetime) -> Any:
+    """A ``subjects`` row as Yinsi writes it: the pseudonym, the id and the birth date encrypted (issue 11)."""
+    from yinsi.storage.consent_tables import BIRTH_DATE_FIELD, SUBJECT_FIELD, Subject
+
+    cipher = ring.cipher(tenant)
+    return Subject(tenant_id=tenant, subject_id=ring.pseudonymise(tenant, subject),
+                   subject_encrypted=cipher.encrypt_text(SUBJECT_FIELD, subject),
+                   birth_date_encrypted=cipher.encrypt_text(BIRTH_DATE_FIELD, birth.isoformat()) if birth else None,
+                   created_at=created_at)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from tests.api_world import ROOT, LiveServer, bearer, serve_env
 from tests.conftest import scratch_database
+from tests.helpers import stored_subject
 from yinsi.api.app import create_app
 from yinsi.api.settings import ApiSettings
 from yinsi.auth.apikeys import ApiKeyService
@@ -46,7 +47,8 @@ def _records(url: str, subject: str) -> int:
     try:
         with engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(ProcessingRecord)
-                                   .where(ProcessingRecord.tenant_id == TENANT, ProcessingRecord.subject_id == subject)) or 0)
+                                   .where(ProcessingRecord.tenant_id == TENANT,
+                                          ProcessingRecord.subject_id == stored_subject(url, TENANT, subject))) or 0)
     finally:
         engine.dispose()
 

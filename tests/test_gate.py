@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.helpers import POLICIES
+from tests.helpers import POLICIES, stored_subject
 from yinsi.declarations import load_declaration
 from yinsi.domain.changes import diff_declarations
 from yinsi.domain.consent import (
@@ -417,7 +417,8 @@ def test_the_gate_command_refuses_an_undeclared_purpose_and_records_the_exceptio
     try:
         with engine.connect() as conn:
             rows = conn.execute(ProcessingRecord.__table__.select()  # type: ignore[attr-defined]
-                                .where(ProcessingRecord.subject_id == "u9").order_by(ProcessingRecord.id)).all()
+                                .where(ProcessingRecord.subject_id == stored_subject(migrated_url, "weiliaoke", "u9"))
+                                .order_by(ProcessingRecord.id)).all()
     finally:
         engine.dispose()
     assert [(row.allowed, row.basis) for row in rows] == [(False, None), (True, "statutory_duty"), (False, None)]

@@ -298,8 +298,9 @@ def test_identifier_rows_cannot_be_swapped_between_tenants(sring: KeyRing) -> No
     store_identifier(sring, "t1", "u1", "phone", "13800138000")
     store_identifier(sring, "t2", "u1", "phone", "13912345678")
     with sring.session() as session, session.begin():
-        mine = session.get(SubjectIdentifierRow, ("t1", "u1", "mobile_phone"))
-        theirs = session.get(SubjectIdentifierRow, ("t2", "u1", "mobile_phone"))
+        # rows are keyed by each tenant's pseudonym of the subject id (issue 11)
+        mine = session.get(SubjectIdentifierRow, ("t1", sring.pseudonymise("t1", "u1"), "mobile_phone"))
+        theirs = session.get(SubjectIdentifierRow, ("t2", sring.pseudonymise("t2", "u1"), "mobile_phone"))
         assert mine is not None and theirs is not None
         theirs.ciphertext = bytes(mine.ciphertext)
     with pytest.raises(InvalidCiphertext):

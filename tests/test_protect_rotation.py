@@ -140,7 +140,9 @@ def test_rotation_reencrypts_every_registered_column(migrated_url: str, master: 
                     "legal_holds.payload_encrypted": 0, "outbox.payload": 0, "rights_requests.details_encrypted": 0,
                     "rights_requests.identity_encrypted": 0, "rights_requests.plan_encrypted": 0,
                     "staff.totp_secret_encrypted": 0, "app_link_keys.secret_encrypted": 0,
-                    "login_challenges.subject_encrypted": 0, "subject_sessions.subject_encrypted": 0}
+                    "login_challenges.subject_encrypted": 0, "subject_sessions.subject_encrypted": 0,
+                    # the subject directory: a row per subject with an identifier (issue 11)
+                    "subjects.subject_encrypted": 4, "subjects.birth_date_encrypted": 0}
     # a second pass found nothing left (an empty column is finished after its first pass)
     assert all(c.pass_no == (2 if c.total_reencrypted else 1) for c in result.columns)
     assert any(p.seen == 5 and not p.finished for p in seen)

@@ -19,12 +19,12 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
+from tests.helpers import subject_row
 from yinsi.auth.principals import AuthError, StaffPrincipal
 from yinsi.auth.staff import LOCKOUT, MAX_FAILURES, SESSION_IDLE, SESSION_LIFETIME, StaffAuthService, token_hash
 from yinsi.staff import AccessDenied, SeparationOfDuties
 from yinsi.staff.roles import PI_ACTIONS, RIGHTS, SECOND_FACTOR_ACTIONS, Role, needs_second_factor
 from yinsi.storage import Tenant, make_engine, make_session_factory, upgrade
-from yinsi.storage.consent_tables import Subject
 from yinsi.storage.migrate import alembic_config
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -186,9 +186,12 @@ def test_four_eyes_needs_two_people_not_two_accounts(env: Env) -> None:
     engine = make_engine(env.url)
     try:
         sessions = make_session_factory(engine)
+        ring = KeyRing(sessions, load_master_key())
+        ring.provision("t1")
+        row = subject_row(ring, "t1", "u1", date(1990, 1, 1), T0)
         with sessions() as s, s.begin():
-            s.add(Subject(tenant_id="t1", subject_id="u1", birth_date=date(1990, 1, 1), created_at=T0))
-        staff = StaffService(sessions, AuditLog(sessions), KeyRing(sessions, load_master_key()), clock=env.clock)
+            s.add(row)
+        staff = StaffService(sessions, AuditLog(sessions), ring, clock=env.clock)
         members = {m.staff_id: m for m in staff.list_staff("t1")}
         assert members["po1"].person_id == members["po1b"].person_id != members["po2"].person_id
         req = staff.request_export("t1", "po1", None, reason="年度核查")

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.helpers import subject_row
 from tests.staff_login import PASSWORD, Team, make_team, totp_code
 from yinsi.cli.main import app
 from yinsi.protect.identifiers import store_identifier
 from yinsi.protect.keys import KeyRing, MasterKey
 from yinsi.storage import Tenant, make_engine, make_session_factory, upgrade
-from yinsi.storage.consent_tables import Subject
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -58,12 +58,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
         s.add(Tenant(id="t1", name="t1", created_at=T0))
         s.add(Tenant(id="t2", name="t2", created_at=T0))
         s.add(Tenant(id="t3", name="t3", created_at=T0))  # no staff yet
-    with sessions() as s, s.begin():
-        s.add(Subject(tenant_id="t1", subject_id="u-adult", birth_date=date(1990, 1, 1), created_at=T0))
-        s.add(Subject(tenant_id="t1", subject_id="u-child", birth_date=date(2016, 1, 1), created_at=T0))
     ring = KeyRing(sessions, MasterKey(MATERIAL, "test"))
     ring.provision("t1")
     ring.provision("t2")
+    rows = [subject_row(ring, "t1", "u-adult", date(1990, 1, 1), T0), subject_row(ring, "t1", "u-child", date(2016, 1, 1), T0)]
+    with sessions() as s, s.begin():
+        s.add_all(rows)
     store_identifier(ring, "t1", "u-adult", "mobile_phone", PHONE)
     store_identifier(ring, "t1", "u-child", "mobile_phone", "13912345678")
     engine.dispose()

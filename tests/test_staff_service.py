@@ -17,14 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import minimal_text
+from tests.helpers import minimal_text, subject_row
 from yinsi.audit import AuditEntry, AuditLog
 from yinsi.protect.identifiers import store_identifier
 from yinsi.protect.keys import KeyRing, MasterKey
 from yinsi.staff import AccessDenied, InvalidInput, NotFound, RequestStateError, Role, SeparationOfDuties, StaffAction
 from yinsi.staff.service import StaffService
 from yinsi.storage import Tenant, make_engine, make_session_factory, upgrade
-from yinsi.storage.consent_tables import Subject
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -69,11 +68,10 @@ def _setup(url: str) -> Iterator[Env]:
     ring = KeyRing(sessions, MasterKey(os.urandom(32), "test"), clock=clock)
     for tid in ("t1", "t2"):
         ring.provision(tid)
+    rows = [subject_row(ring, "t1", "u-adult", date(1990, 5, 1), T0), subject_row(ring, "t1", "u-child", date(2015, 6, 1), T0),
+            subject_row(ring, "t1", "u-teen", date(2010, 1, 1), T0), subject_row(ring, "t2", "u-other", None, T0)]
     with sessions() as s, s.begin():
-        s.add(Subject(tenant_id="t1", subject_id="u-adult", birth_date=date(1990, 5, 1), created_at=T0))
-        s.add(Subject(tenant_id="t1", subject_id="u-child", birth_date=date(2015, 6, 1), created_at=T0))
-        s.add(Subject(tenant_id="t1", subject_id="u-teen", birth_date=date(2010, 1, 1), created_at=T0))
-        s.add(Subject(tenant_id="t2", subject_id="u-other", birth_date=None, created_at=T0))
+        s.add_all(rows)
     store_identifier(ring, "t1", "u-adult", "mobile_phone", PHONE)
     store_identifier(ring, "t1", "u-adult", "id_card", ID_CARD)
     store_identifier(ring, "t1", "u-adult", "email", EMAIL)

@@ -244,12 +244,12 @@ class RightsContext:
 
     # --- the subject of a request ------------------------------------------------------------------------
     def subject_ref(self, tenant: str, kind: str | None, subject: str) -> str:
-        """What ``rights_requests.subject_id`` holds: the key itself, or for a subject kind keyed by PI
-        (a visitor's IP) ``bi:`` and its blind index, so that no PI is stored in clear."""
-        dm = self.datamaps.get(tenant)
-        if dm is not None and kind is not None and dm.key_item(kind) is not None:
-            return "bi:" + self.blind(tenant, subject)
-        return subject
+        """What ``rights_requests.subject_id`` holds: ``bi:`` and the tenant's blind index of the subject's
+        key, for every subject kind (an app may key its users by phone number), so that no id is stored in
+        clear; the key itself is kept encrypted in ``identity_encrypted`` (the request queries the app's
+        stores with it). The index key never rotates, so the reference keeps its meaning."""
+        del kind  # every kind alike (before issue 11: only kinds keyed by PI)
+        return "bi:" + self.blind(tenant, subject)
 
     def identity(self, row: RightsRequest) -> dict[str, Any]:
         return dict(self.decrypt(row.tenant_id, IDENTITY_FIELD, row.identity_encrypted) or {})
@@ -268,7 +268,9 @@ class RightsContext:
 
         dm = self.datamaps.get(row.tenant_id)
         item = dm.key_item(row.subject_kind) if dm is not None else None
-        return mask_value((item or "").rsplit(".", 1)[-1], self.subject_of(row))
+        if item is None:  # an opaque app id: shown as it is (decrypted)
+            return self.subject_of(row)
+        return mask_value(item.rsplit(".", 1)[-1], self.subject_of(row))
 
     def details(self, row: RightsRequest) -> dict[str, Any]:
         return dict(self.decrypt(row.tenant_id, DETAILS_FIELD, row.details_encrypted) or {})

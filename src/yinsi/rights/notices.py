@@ -26,7 +26,8 @@ def recipients_of(ctx: RightsContext, tenant: str, subject: str, items: Collecti
     from yinsi.storage.consent_tables import ProcessingRecord
 
     ctx.flush_consents()  # records still buffered in this process
-    where = (ProcessingRecord.tenant_id == tenant, ProcessingRecord.subject_id == subject,
+    ref = ctx.audit.pseudonym(tenant, subject)  # the records hold the subject's pseudonym
+    where = (ProcessingRecord.tenant_id == tenant, ProcessingRecord.subject_id == ref,
              ProcessingRecord.allowed.is_(True), ProcessingRecord.recipient.is_not(None))
     with ctx.sessions() as s:
         if items is None:

@@ -12,6 +12,12 @@ compared in bulk for the subjects decided since the previous revalidation; a sub
 then has its birth date compared on its next decision. A newer published policy version is looked for
 every ``policy_ttl`` seconds (``YINSI_GATE_POLICY_TTL``, default 10).
 
+Subjects are pseudonymous in the database (:mod:`yinsi.protect.subjects`): the service takes the app's
+subject ids, and the ledger, its projections and the processing records hold the tenant's keyed pseudonym
+of each (computed once per subject and process), ``subjects`` the id and the birth date encrypted. The
+cache and the warm path work on the app's ids; pseudonyms are computed on the cold path and by the record
+writer, off the request path.
+
 Every decision is appended to a processing record. Records are written off the request path by a
 background writer thread (``RecordWriter``): see its documentation for the buffer bound, the flush
 interval, what happens when the buffer is full and what a crash can lose.
@@ -61,7 +67,9 @@ from yinsi.domain.consent import (
 from yinsi.domain.gate import CompiledPolicy, Decision, PromptDecision, Request, decide, may_ask_permission, outdated_scopes
 from yinsi.domain.policy import Declaration
 from yinsi.domain.taxonomy import Action, ConsentKind, taxonomy
-from yinsi.services.audit_trail import AuditTrail
+from yinsi.protect.keys import KeyRing
+from yinsi.protect.subjects import SubjectDirectory
+from yinsi.services.audit_trail import AuditTrail, master_key
 from yinsi.services.records import RecordWriter
 from yinsi.storage.engine import make_engine, make_session_factory
 from yinsi.storage.ledger import (
@@ -136,6 +144,7 @@ class _Watch:
 @dataclass(slots=True)
 class _Cached:
     state: SubjectState
+    ref: str  # the subject's pseudonym (its key in the database)
     watch: _Watch
     gen: int  # the tenant's generation at which the birth date was last known current
     memo: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
@@ -176,6 +185,11 @@ class ConsentService:
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         #: Consent and permission changes go to the audit log in the same transaction (issue 5).
         self.audit: AuditTrail | None = AuditTrail(self.sessions) if audit else None
+        self._ring: KeyRing | None = None
+        #: the app's subject ids ↔ their pseudonyms and encrypted forms in the database
+        self.subjects = SubjectDirectory(self._key_ring, provision=lambda t: self._key_ring().provision(t))
+        #: (tenant, pseudonym) → the app's id, for the subjects in the cache (stale entries are harmless)
+        self._ref_subject: dict[tuple[str, str], str] = {}
         self.clock = clock
         self.cache_size = cache_size
         self.record_batch = record_batch
@@ -194,6 +208,36 @@ class ConsentService:
         self._records: deque[_Record] = self.records.buffer
         self._record_capacity = self.records.capacity
         self._policy_hashes: dict[tuple[str, str], str] = {}
+
+    def _key_ring(self) -> KeyRing:
+        if self.audit is not None:
+            return self.audit.ring
+        if self._ring is None:
+            self._ring = KeyRing(self.sessions, master_key(self.sessions))
+        return self._ring
+
+    def _ensure_directory(self, repo: LedgerRepository, refs: Mapping[tuple[str, str], str], now: datetime
+                          ) -> list[tuple[str, str]]:
+        """Create the missing directory rows of these subjects (inside the caller's transaction); returns
+        the (tenant, pseudonym) pairs to mark known once it commits."""
+        todo: dict[str, dict[str, str]] = {}
+        for (tenant, subject), ref in refs.items():
+            if not self.subjects.known(tenant, ref):
+                todo.setdefault(tenant, {})[ref] = subject
+        done: list[tuple[str, str]] = []
+        for tenant, wanted in todo.items():
+            missing = repo.missing_subjects(tenant, wanted)
+            repo.add_subjects(tenant, {r: self.subjects.encrypt_subject(tenant, wanted[r]) for r in sorted(missing)},
+                              now)
+            done.extend((tenant, r) for r in wanted)
+        return done
+
+    def _mark_known(self, pairs: Iterable[tuple[str, str]]) -> None:
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, ref in pairs:
+            by_tenant.setdefault(tenant, []).append(ref)
+        for tenant, refs in by_tenant.items():
+            self.subjects.mark_known(tenant, refs)
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
@@ -234,6 +278,7 @@ class ConsentService:
             self._policies.clear()
             self._states.clear()
             self._watches.clear()
+            self._ref_subject.clear()
 
     def _forget_tenant(self, tenant: str) -> None:
         with self._lock:
@@ -270,9 +315,13 @@ class ConsentService:
         if id_number is not None:
             birth_date = birth_date_from_id_number(id_number)
         self.policy(tenant)  # the tenant must exist (a published policy)
+        ref = self.subjects.ref(tenant, subject)
+        token = self.subjects.encrypt_subject(tenant, subject)
+        birth_token = self.subjects.encrypt_birth(tenant, birth_date) if birth_date is not None else None
         with self.sessions() as s:
-            LedgerRepository(s).put_subject(tenant, subject, birth_date, self.clock())
+            LedgerRepository(s).put_subject(tenant, ref, token, birth_token, self.clock())
             s.commit()
+        self._mark_known([(tenant, ref)])
         self._forget(tenant, subject)
         return birth_date
 
@@ -318,15 +367,17 @@ class ConsentService:
         by_tenant: dict[str, list[tuple[int, ConsentEvent]]] = {}
         if self.audit is not None:
             self.audit.prepare((ev.tenant, ev.subject) for ev in events)
+        refs = self.subjects.refs((ev.tenant, ev.subject) for ev in events)
         with self.sessions() as s:
             repo = LedgerRepository(s)
-            ids = repo.add_consent_events(events, now)
+            known = self._ensure_directory(repo, refs, now)
+            ids = repo.add_consent_events(events, now, refs)
             for event_id, ev in zip(ids, events, strict=True):
                 by_tenant.setdefault(ev.tenant, []).append((event_id, ev))
             for tenant, evs in by_tenant.items():
                 touched: dict[str, SubjectState] = {}
                 for event_id, ev in evs:
-                    st = touched.setdefault(ev.subject, SubjectState())
+                    st = touched.setdefault(refs[(tenant, ev.subject)], SubjectState())
                     apply_consent(st, ev, event_id)
                 repo.save_consent_states(tenant, {subj: st.consents for subj, st in touched.items()})
                 if self.audit is not None:
@@ -336,6 +387,7 @@ class ConsentService:
                         None, {"scope": _audit_scope(ev.scope), "event": ev.event.value, "kind": ev.kind.value,
                                "policy": ev.policy_label, "record_id": ev.record_id}) for _, ev in evs])
             s.commit()
+        self._mark_known(known)
         for ev in events:
             self._forget(ev.tenant, ev.subject)
         return ids
@@ -358,17 +410,21 @@ class ConsentService:
                              feature)
         if self.audit is not None:
             self.audit.prepare([(tenant, subject)])
+        refs = self.subjects.refs([(tenant, subject)])
+        ref = refs[(tenant, subject)]
         with self.sessions() as s:
             repo = LedgerRepository(s)
-            event_id = repo.add_permission_event(ev, self.clock())
-            state = repo.load_state(tenant, subject)
+            known = self._ensure_directory(repo, refs, self.clock())
+            event_id = repo.add_permission_event(ev, ref, self.clock())
+            state = repo.load_state(tenant, ref, self.subjects.birth_decoder(tenant))
             apply_permission(state, ev, event_id)
-            repo.save_permission_state(tenant, subject, device, permission, state.permissions[(device, permission)])
+            repo.save_permission_state(tenant, ref, device, permission, state.permissions[(device, permission)])
             if self.audit is not None:
                 self.audit.record_in(s, tenant, "subject:app", AuditAction.PERMISSION_CHANGE, subject=subject,
                                      details={"permission": permission, "event": ev.event.value,
                                               "feature": feature})
             s.commit()
+        self._mark_known(known)
         self._forget(tenant, subject)
         return ev
 
@@ -399,14 +455,17 @@ class ConsentService:
         changed: list[str] = []
         if self.audit is not None:
             self.audit.prepare([(tenant, subject)])
+        refs = self.subjects.refs([(tenant, subject)])
+        ref = refs[(tenant, subject)]
         with self.sessions() as s:
             repo = LedgerRepository(s)
-            current = dict(repo.load_state(tenant, subject).restrictions)
+            known = self._ensure_directory(repo, refs, now)
+            current = dict(repo.load_state(tenant, ref, self.subjects.birth_decoder(tenant)).restrictions)
             for scope in wanted:
                 if (scope in current) == (event is RestrictionEventType.PLACED):
                     continue  # already placed / not in force: no event, nothing changes
                 ev = RestrictionEvent(tenant, subject, scope, event, when, request_ref, actor, reason)
-                repo.add_restriction_event(ev, now)
+                repo.add_restriction_event(ev, ref, now)
                 apply_restriction(current, ev)
                 changed.append(scope)
                 if self.audit is not None:
@@ -414,8 +473,9 @@ class ConsentService:
                                          subject=subject, details={"scope": scope, "event": event.value,
                                                                    "request": request_ref})
             if changed:
-                repo.save_restrictions(tenant, subject, current, now)
+                repo.save_restrictions(tenant, ref, current, now)
             s.commit()
+        self._mark_known(known)
         self._forget(tenant, subject)
         return changed
 
@@ -446,10 +506,12 @@ class ConsentService:
                 self._revalidate(tenant, watch)
             c = self._states.get(key)
             if c is None:  # not cached (or dropped as changed): read it
+                ref = self.subjects.ref(tenant, subject)
                 with self.engine.connect() as conn:
-                    state = load_states(conn, tenant, [subject])[subject]
+                    state = load_states(conn, tenant, [ref], self.subjects.birth_decoder(tenant))[ref]
                 self.stats.cold_loads += 1
-                c = self._states[key] = _Cached(state, watch, watch.gen)
+                c = self._states[key] = _Cached(state, ref, watch, watch.gen)
+                self._remember_ref(tenant, ref, subject)
                 watch.current.add(subject)
                 if len(self._states) > self.cache_size:
                     del self._states[next(iter(self._states))]
@@ -457,8 +519,8 @@ class ConsentService:
                 # not decided during the last period: its events are current (changed subjects are re-read or
                 # dropped by every revalidation), its birth date (updated in place) is compared now
                 with self.engine.connect() as conn:
-                    found = birth_dates_of(conn, tenant, [subject])
-                self._check_birth_date(c, found.get(subject))
+                    found = birth_dates_of(conn, tenant, [c.ref], self.subjects.birth_decoder(tenant))
+                self._check_birth_date(c, found.get(c.ref))
                 c.gen = watch.gen
                 watch.current.add(subject)
             c.used = True
@@ -473,17 +535,26 @@ class ConsentService:
             if self.ticker() - watch.checked >= self.state_ttl:
                 self._revalidate(tenant, watch)
             todo = [s for s in dict.fromkeys(subjects) if (tenant, s) not in self._states]
+            birth = self.subjects.birth_decoder(tenant)
             for start in range(0, len(todo), 5000):
+                refs = {self.subjects.ref(tenant, subject): subject for subject in todo[start:start + 5000]}
                 with self.engine.connect() as conn:
-                    states = load_states(conn, tenant, todo[start:start + 5000])
-                for subject, state in states.items():
-                    self._states[(tenant, subject)] = _Cached(state, watch, watch.gen)
+                    states = load_states(conn, tenant, list(refs), birth)
+                for ref, state in states.items():
+                    subject = refs[ref]
+                    self._states[(tenant, subject)] = _Cached(state, ref, watch, watch.gen)
+                    self._remember_ref(tenant, ref, subject)
                     watch.current.add(subject)
                 self.stats.cold_loads += len(states)
             while len(self._states) > self.cache_size:
                 del self._states[next(iter(self._states))]
             self._start_writer()
             return len(todo)
+
+    def _remember_ref(self, tenant: str, ref: str, subject: str) -> None:
+        if len(self._ref_subject) > 2 * self.cache_size:  # drop the entries of subjects no longer cached
+            self._ref_subject = {(t, c.ref): subj for (t, subj), c in self._states.items()}
+        self._ref_subject[(tenant, ref)] = subject
 
     def _start_writer(self) -> None:
         if not self.records.running:
@@ -512,8 +583,11 @@ class ConsentService:
         states = self._states
         used = [subj for subj in watch.current
                 if (c := states.get((tenant, subj))) is not None and c.gen == watch.gen and c.used]
+        by_ref = self._ref_subject
+        birth = self.subjects.birth_decoder(tenant)
         with self.engine.connect() as conn:
-            changed, newest = changed_subjects(conn, tenant, cursors)
+            changed_refs, newest = changed_subjects(conn, tenant, cursors)
+            changed = {subj for ref in changed_refs if (subj := by_ref.get((tenant, ref))) is not None}
             reread: list[str] = []
             for subj in changed:
                 c = states.get((tenant, subj))
@@ -525,9 +599,14 @@ class ConsentService:
                 else:
                     del states[(tenant, subj)]
                     self.stats.dropped += 1
-            fresh = load_states(conn, tenant, reread) if reread else {}
+            reread_refs = {states[(tenant, subj)].ref: subj for subj in reread}
+            fresh = ({reread_refs[ref]: st for ref, st in load_states(conn, tenant, list(reread_refs), birth).items()}
+                     if reread else {})
             to_compare = [subj for subj in used if subj not in changed]
-            births = birth_dates_of(conn, tenant, to_compare) if to_compare else {}
+            compare_refs = {states[(tenant, subj)].ref: subj for subj in to_compare}
+            births = ({compare_refs[ref]: b for ref, b in birth_dates_of(conn, tenant, list(compare_refs),
+                                                                         birth).items()}
+                      if to_compare else {})
         gen = watch.gen + 1
         current: set[str] = set()
         for subj, state in fresh.items():
@@ -620,7 +699,12 @@ class ConsentService:
         decided: dict[int, tuple[str | None, bool, str | None, str, str]] = {}
         items_json: dict[tuple[str, ...], str] = {}
         rows: list[tuple[Any, ...]] = []
+        ref_of = self.subjects.ref
+        refs: dict[tuple[str, str], str] = {}
         for tenant, subject, action, purpose, items, recipient, destination, d, actor, decided_at in records:
+            ref = refs.get((tenant, subject))
+            if ref is None:
+                ref = refs[(tenant, subject)] = ref_of(tenant, subject)
             dj = decided.get(id(d))
             if dj is None:
                 j = d.to_json()
@@ -631,10 +715,18 @@ class ConsentService:
                 items_text = json.dumps(list(items), ensure_ascii=False)
                 if all(type(i) is str for i in items):  # equal keys must mean equal text (1 == True)
                     items_json[items] = items_text
-            rows.append((tenant, subject, _ACTION_VALUES[action], dj[0], purpose, items_text, recipient, destination,
+            rows.append((tenant, ref, _ACTION_VALUES[action], dj[0], purpose, items_text, recipient, destination,
                          dj[1], dj[2], dj[3], actor, decided_at, dj[4]))
-        with self.engine.begin() as conn:
-            write_processing_records(conn, rows)
+        unknown = {pair: ref for pair, ref in refs.items() if not self.subjects.known(pair[0], ref)}
+        if not unknown:
+            with self.engine.begin() as conn:
+                write_processing_records(conn, rows)
+            return
+        with self.sessions() as s:  # a subject decided on before any event of it: its directory row first
+            known = self._ensure_directory(LedgerRepository(s), unknown, self.clock())
+            write_processing_records(s.connection(), rows)
+            s.commit()
+        self._mark_known(known)
 
     # --- projection rebuild ------------------------------------------------------------------------------
     def rebuild(self, tenant: str) -> int:
@@ -665,11 +757,17 @@ class ConsentService:
         with self._lock:
             self._states.clear()
             self._watches.clear()
+            self._ref_subject.clear()
         return len(states)
 
     def projection(self, tenant: str) -> list[tuple[Any, ...]]:
+        """The tenant's whole projection, sorted, with the app's subject ids (decrypted from the directory)."""
         with self.sessions() as s:
-            return LedgerRepository(s).projection_rows(tenant)
+            repo = LedgerRepository(s)
+            rows = repo.projection_rows(tenant)
+            tokens = repo.subject_tokens(tenant, {r[1] for r in rows})
+        ids = self.subjects.subjects_of(tenant, tokens)
+        return sorted((r[0], ids.get(r[1], r[1]), *r[2:]) for r in rows)
 
     # --- the person's own lists (双清单) -----------------------------------------------------------------
     def report(self, tenant: str, subject: str) -> dict[str, Any]:
@@ -678,9 +776,10 @@ class ConsentService:
         self.flush()
         decl = self.policy(tenant).decl
         tax = taxonomy()
+        ref = self.subjects.ref(tenant, subject)
         with self.sessions() as s:
-            records = LedgerRepository(s).processing_records(tenant, subject)
-            consent_events = LedgerRepository(s).consent_events(tenant, subject)
+            records = LedgerRepository(s).processing_records(tenant, ref)
+            consent_events = LedgerRepository(s).consent_events(tenant, ref)
         collected: dict[str, dict[str, Any]] = {}
         shared: dict[tuple[str, str], dict[str, Any]] = {}
         refused = 0

@@ -153,8 +153,9 @@ class MeService:
 
     # --- consents ---------------------------------------------------------------------------------------
     def _events(self, who: PersonPrincipal) -> list[tuple[int, ConsentEvent]]:
+        ref = self.consents.subjects.ref(who.tenant, who.subject)
         with self.consents.sessions() as s:
-            return LedgerRepository(s).consent_events(who.tenant, who.subject)
+            return LedgerRepository(s).consent_events(who.tenant, ref)
 
     def consents_of(self, who: PersonPrincipal) -> list[dict[str, Any]]:
         """Every consent scope the person ever answered, with its current status, from the ledger (not the
@@ -290,8 +291,9 @@ class MeService:
         for f in decl.features:
             for p in f.permissions:
                 declared.setdefault(p.permission, []).append({"feature": f.id, "name": f.name, "purpose": p.purpose})
+        ref = self.consents.subjects.ref(who.tenant, who.subject)
         with self.consents.sessions() as s:
-            state = LedgerRepository(s).load_state(who.tenant, who.subject)
+            state = LedgerRepository(s).load_state(who.tenant, ref, self.consents.subjects.birth_decoder(who.tenant))
         now = self.clock()
 
         def name(pid: str) -> str:
@@ -336,20 +338,21 @@ class MeService:
         from yinsi.storage.consent_tables import ProcessingRecord as R
 
         key = (who.tenant, who.subject)
+        ref = self.consents.subjects.ref(who.tenant, who.subject)  # the subject as the tables hold it
         with self.consents.sessions() as s:
             top, count = s.execute(select(func.max(R.id), func.count()).where(
-                R.tenant_id == who.tenant, R.subject_id == who.subject)).one()
-            events = LedgerRepository(s).consent_events(who.tenant, who.subject)
+                R.tenant_id == who.tenant, R.subject_id == ref)).one()
+            events = LedgerRepository(s).consent_events(who.tenant, ref)
             kept = self._grouped.get(key)
             groups: dict[tuple[Any, ...], list[Any]] | None = None
             if kept is not None and (kept[0], kept[1]) == (top, count):
                 groups = kept[2]
             elif kept is not None and kept[0] is not None and top is not None and top > kept[0]:
-                newer = _group_records(s, who.tenant, who.subject, after=kept[0])
+                newer = _group_records(s, who.tenant, ref, after=kept[0])
                 if kept[1] + sum(g[0] for g in newer.values()) == count:
                     groups = _merge_groups(kept[2], newer)
             if groups is None:
-                groups = _group_records(s, who.tenant, who.subject)
+                groups = _group_records(s, who.tenant, ref)
         if len(self._grouped) >= 1000 and key not in self._grouped:
             with contextlib.suppress(StopIteration, RuntimeError, KeyError):  # another thread changed it meanwhile
                 self._grouped.pop(next(iter(self._grouped)), None)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from yinsi.audit import SYSTEM_ACTOR, AuditAction
@@ -309,8 +309,12 @@ class PolicyNotices:
         if due:
             with self.sessions() as s, s.begin():
                 for nid, _subject, channel, pid in due:
+                    # claim it (compare-and-set): a concurrent run that got here first makes this one skip it
+                    claimed = s.execute(update(PolicyNotice).where(
+                        PolicyNotice.id == nid, PolicyNotice.status == "scheduled").values(status="sending")
+                        .execution_options(synchronize_session=False))
                     row = s.get(PolicyNotice, nid)
-                    if row is None or row.status != "scheduled":
+                    if row is None or int(getattr(claimed, "rowcount", 0) or 0) != 1:
                         continue
                     late = at > arrive_by[pid]
                     report.late += int(late)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, union, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from yinsi.audit import AuditAction, AuditLog, PIInAuditEntry, find_pi
@@ -45,7 +45,7 @@ from yinsi.staff.roles import (
     parse_role,
     role_conflicts,
 )
-from yinsi.storage.consent_tables import Subject
+from yinsi.storage.consent_tables import BIRTH_DATE_FIELD, SUBJECT_FIELD, Subject
 from yinsi.storage.keys_tables import SubjectIdentifierRow
 from yinsi.storage.repository import PolicyVersionRepository
 from yinsi.storage.staff_tables import REASON_LEN, AccessRequestRow, StaffPersonRow, StaffRoleRow, StaffRow
@@ -588,15 +588,16 @@ class StaffService:
         age = age_on(birth, self._today())
         return age < self.minor_age(tenant), age
 
-    @staticmethod
-    def _facts(s: Session, tenant: str, subject_id: str) -> _Facts:
+    def _facts(self, s: Session, tenant: str, subject_id: str) -> _Facts:
+        """What Yinsi holds of the app's ``subject_id`` (its tables key it by pseudonym)."""
         facts = _Facts()
-        subj = s.get(Subject, (tenant, subject_id))
+        ref = self.ring.pseudonymise(tenant, subject_id)
+        subj = s.get(Subject, (tenant, ref))
         if subj is not None:
             facts.exists = True
-            facts.birth_date = subj.birth_date
+            facts.birth_date = self._birth(tenant, subj.birth_date_encrypted)
         for row in s.scalars(select(SubjectIdentifierRow).where(SubjectIdentifierRow.tenant_id == tenant,
-                                                                 SubjectIdentifierRow.subject_id == subject_id)):
+                                                                 SubjectIdentifierRow.subject_id == ref)):
             facts.exists = True
             facts.identifiers[row.kind] = bytes(row.ciphertext)
         return facts
@@ -739,10 +740,22 @@ class StaffService:
 
     # --- approvals -------------------------------------------------------------------------------
 
+    def _birth(self, tenant: str, token: str | None) -> date | None:
+        return date.fromisoformat(self.ring.cipher(tenant).decrypt_text(BIRTH_DATE_FIELD, token)) if token else None
+
+    def _directory(self, s: Session, tenant: str) -> dict[str, tuple[str, date | None]]:
+        """Every subject of the tenant: the app's id (decrypted from the directory) → (pseudonym, birth date).
+        Every pseudonym in the ledger and in ``subject_identifiers`` has a directory row."""
+        cipher = self.ring.cipher(tenant)
+        out: dict[str, tuple[str, date | None]] = {}
+        for ref, token, birth in s.execute(select(Subject.subject_id, Subject.subject_encrypted,
+                                                  Subject.birth_date_encrypted).where(Subject.tenant_id == tenant)):
+            if token:
+                out[cipher.decrypt_text(SUBJECT_FIELD, token)] = (ref, self._birth(tenant, birth))
+        return out
+
     def _all_subjects(self, s: Session, tenant: str) -> list[str]:
-        q = union(select(Subject.subject_id).where(Subject.tenant_id == tenant),
-                  select(SubjectIdentifierRow.subject_id).where(SubjectIdentifierRow.tenant_id == tenant))
-        return sorted(str(v) for v in s.execute(q).scalars())
+        return sorted(self._directory(s, tenant))
 
     def request_export(self, tenant: str, staff_id: str, subject_ids: Sequence[str] | None, *, reason: str,
                        items: Sequence[str] | None = None, unmasked: bool = False) -> AccessRequest:
@@ -760,7 +773,8 @@ class StaffService:
             raise AccessDenied(auth)
         now = self.now()
         with self.sessions() as s, s.begin():
-            known = set(self._all_subjects(s, tenant))
+            directory = self._directory(s, tenant)
+            known = set(directory)
             wanted = sorted(known) if subject_ids is None else sorted(set(subject_ids))
             unknown = [x for x in wanted if x not in known]
             if unknown:
@@ -769,9 +783,7 @@ class StaffService:
             if not wanted:
                 raise InvalidInput("没有可导出的主体")
             pseudonyms = [self.ring.pseudonymise(tenant, x) for x in wanted]
-            births = {sid: birth for sid, birth in s.execute(
-                select(Subject.subject_id, Subject.birth_date).where(Subject.tenant_id == tenant))}
-            minors = sum(1 for x in wanted if self._is_minor(tenant, births.get(x))[0])
+            minors = sum(1 for x in wanted if self._is_minor(tenant, directory[x][1])[0])
             row = AccessRequestRow(
                 id=_new_request_id(), tenant_id=tenant, kind=kind, requester=staff_id,
                 subject=pseudonyms[0] if len(pseudonyms) == 1 else None, subjects=json.dumps(pseudonyms),

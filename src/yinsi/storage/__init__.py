@@ -6,9 +6,9 @@ Works on SQLite (the embedded default), PostgreSQL (psycopg 3) and MariaDB/MySQL
 from __future__ import annotations
 
 import yinsi.storage.audit_tables  # registers the audit-log tables on Base.metadata
+import yinsi.storage.auth_tables as _auth_tables  # registers the app-key, session and rate-limit tables
 import yinsi.storage.freetext_tables  # registers the free-text index tables
 import yinsi.storage.jobs_tables  # registers the jobs table
-import yinsi.storage.auth_tables as _auth_tables  # registers the app-key, session and rate-limit tables
 import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected-identifier tables)
 import yinsi.storage.notify_tables as _notify_tables  # registers the outbox and verification-code tables
 import yinsi.storage.rights_tables as _rights_tables  # registers the rights-request tables
@@ -25,6 +25,7 @@ _notify_tables.register_rotation_columns()
 _rights_tables.register_rotation_columns()
 _staff_tables.register_rotation_columns()
 _auth_tables.register_rotation_columns()
+consent_tables.register_rotation_columns()
 
 __all__ = [
     "Base",

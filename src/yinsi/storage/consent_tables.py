@@ -2,13 +2,19 @@
 
 Events are append-only facts; ``consent_state`` and ``permission_state`` are projections rebuilt from
 them (``yinsi consent rebuild``). Every row carries its tenant. JSON lists are stored as text.
+
+Subjects are pseudonymous here: every ``subject_id`` column holds the tenant's keyed pseudonym of the app's
+subject id (``p_`` + 26 base32 characters, HMAC under the tenant's non-rotating pseudonym key, the same
+pseudonym as in the audit log), never the id itself, since an app may key its users by phone number.
+``subjects`` is the directory back to the app's id: ``subject_encrypted`` holds it encrypted (field
+``subjects.subject``), beside the birth date, also encrypted (``subjects.birth_date``).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yinsi.storage.tables import HASH_LEN, LABEL_LEN, MYSQL_TABLE_ARGS, NAME_LEN, TENANT_ID_LEN, Base
@@ -23,15 +29,19 @@ EventId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Subject(Base):
-    """A person as the app knows them (个人信息主体): the app's own opaque user id, and what the gate
-    needs of them (a birth date for the under-14 rule M1, never the ID number it may come from)."""
+    """A person as the app knows them (个人信息主体): the pseudonym of the app's user id, that id
+    encrypted, and what the gate needs of them (a birth date for the under-14 rule M1, encrypted; never
+    the ID number it may come from). Every pseudonym in the ledger tables has a row here."""
 
     __tablename__ = "subjects"
     __table_args__ = (MYSQL_TABLE_ARGS,)
 
     tenant_id: Mapped[str] = mapped_column(String(TENANT_ID_LEN), ForeignKey("tenants.id"), primary_key=True)
-    subject_id: Mapped[str] = mapped_column(String(SUBJECT_LEN), primary_key=True)
-    birth_date: Mapped[date | None] = mapped_column(Date)
+    subject_id: Mapped[str] = mapped_column(String(SUBJECT_LEN), primary_key=True)  # the pseudonym
+    #: the app's subject id, encrypted (field ``subjects.subject``)
+    subject_encrypted: Mapped[str | None] = mapped_column(LargeText)
+    #: ISO birth date, encrypted (field ``subjects.birth_date``); NULL when not registered
+    birth_date_encrypted: Mapped[str | None] = mapped_column(LargeText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: projection of ``restriction_events``: JSON {scope: since (ISO 8601)}, NULL when none is in force
     restrictions: Mapped[str | None] = mapped_column(LargeText)
@@ -170,3 +180,16 @@ class ProcessingRecord(Base):
     policy_label: Mapped[str] = mapped_column(String(LABEL_LEN))
     actor: Mapped[str | None] = mapped_column(String(SUBJECT_LEN))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+#: Field names the encrypted columns' tokens are bound to.
+SUBJECT_FIELD = "subjects.subject"
+BIRTH_DATE_FIELD = "subjects.birth_date"
+
+
+def register_rotation_columns() -> None:
+    """Put the encrypted columns of the subject directory in the key-rotation registry."""
+    from yinsi.protect.registry import EncryptedColumn, register_encrypted_column
+
+    register_encrypted_column(EncryptedColumn("subjects", "subject_encrypted", field=SUBJECT_FIELD))
+    register_encrypted_column(EncryptedColumn("subjects", "birth_date_encrypted", field=BIRTH_DATE_FIELD))

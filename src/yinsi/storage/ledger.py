@@ -2,12 +2,17 @@
 
 Every method takes the tenant and filters by it. Events are only ever inserted; projections are upserted
 from the same events, in the same transaction, and can be rebuilt from scratch.
+
+Subjects are pseudonymous at this level: every ``subject`` a function here takes or returns is the tenant's
+pseudonym of the app's subject id (``SubjectDirectory.ref``), events are written under ``refs[subject]``,
+and birth dates come and go as encrypted tokens, decoded by the caller's ``birth`` function. The app's ids
+are turned into pseudonyms, and back through ``subjects.subject_encrypted``, by the services.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -89,8 +94,11 @@ def _state_upsert(dialect: str) -> Executable | None:
     return _STATE_UPSERTS[dialect]
 
 
+#: Decodes a ``subjects.birth_date_encrypted`` token.
+BirthDecoder = Callable[[str], date]
+
 # The projection of one subject (``load_state``), built once.
-_SUBJECT_ROW = select(Subject.birth_date, Subject.restrictions).where(
+_SUBJECT_ROW = select(Subject.birth_date_encrypted, Subject.restrictions).where(
     Subject.tenant_id == bindparam("tenant"), Subject.subject_id == bindparam("subject"))
 _CONSENT_STATES = select(
     ConsentStateRow.scope, ConsentStateRow.status, ConsentStateRow.kind, ConsentStateRow.policy_label,
@@ -106,9 +114,9 @@ _PERMISSION_STATES = select(
 #: The append-only event tables whose ids are the gate's "what changed since" cursors, in this order.
 CHANGE_TABLES: tuple[Table, ...] = (_EVENTS, _PERMISSION_EVENTS, _RESTRICTION_EVENTS)
 _SUBJECTS_IN: BindParameter[Any] = bindparam("subjects", expanding=True)
-_BULK_SUBJECT_ROWS = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date, _SUBJECTS.c.restrictions).where(
+_BULK_SUBJECT_ROWS = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date_encrypted, _SUBJECTS.c.restrictions).where(
     _SUBJECTS.c.tenant_id == bindparam("tenant"), _SUBJECTS.c.subject_id.in_(_SUBJECTS_IN))
-_BULK_BIRTH_DATES = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date).where(
+_BULK_BIRTH_DATES = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date_encrypted).where(
     _SUBJECTS.c.tenant_id == bindparam("tenant"), _SUBJECTS.c.subject_id.in_(_SUBJECTS_IN))
 _BULK_CONSENT_STATES = select(
     _CONSENT_STATE.c.subject_id, _CONSENT_STATE.c.scope, _CONSENT_STATE.c.status, _CONSENT_STATE.c.kind,
@@ -133,16 +141,18 @@ def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterable[list[str]]
         yield list(values[start:start + size])
 
 
-def load_states(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[str, SubjectState]:
-    """The projected states of many subjects of one tenant: three Core selects per ``IN`` chunk of 500.
+def load_states(conn: Connection, tenant: str, subjects: Sequence[str], birth: BirthDecoder
+                ) -> dict[str, SubjectState]:
+    """The projected states of many subjects (pseudonyms) of one tenant: three Core selects per ``IN`` chunk
+    of 500.
 
     Every subject asked for is in the result (a subject without any row has an empty state)."""
     states = {subject: SubjectState() for subject in subjects}
     for chunk in _chunks(list(states)):
         params = {"tenant": tenant, "subjects": chunk}
-        for subject, birth_date, restrictions in conn.execute(_BULK_SUBJECT_ROWS, params):
+        for subject, birth_token, restrictions in conn.execute(_BULK_SUBJECT_ROWS, params):
             st = states[subject]
-            st.birth_date = birth_date
+            st.birth_date = birth(birth_token) if birth_token else None
             if restrictions:
                 st.restrictions = restrictions_from_text(restrictions)
         for subject, scope, status, kind, label, event_time, event_id in conn.execute(_BULK_CONSENT_STATES, params):
@@ -157,31 +167,32 @@ def load_states(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[
 
 #: The same as ``_BULK_BIRTH_DATES`` with the subject ids as one parameter: a JSON array on SQLite
 #: (``json_each``), an array on PostgreSQL (``= ANY``); no statement with thousands of placeholders to render.
-_BIRTH_DATES_JSON = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date).where(
+_BIRTH_DATES_JSON = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date_encrypted).where(
     _SUBJECTS.c.tenant_id == bindparam("tenant"),
     _SUBJECTS.c.subject_id.in_(select(column("value", String)).select_from(
         func.json_each(bindparam("subjects", type_=String)).table_valued("value"))))
-_BIRTH_DATES_ARRAY = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date).where(
+_BIRTH_DATES_ARRAY = select(_SUBJECTS.c.subject_id, _SUBJECTS.c.birth_date_encrypted).where(
     _SUBJECTS.c.tenant_id == bindparam("tenant"),
     _SUBJECTS.c.subject_id == any_(bindparam("subjects", type_=postgresql.ARRAY(String))))
 _BIG_CHUNK = 10_000
 
 
-def birth_dates_of(conn: Connection, tenant: str, subjects: Sequence[str]) -> dict[str, date | None]:
-    """The registered birth date of each subject that has a ``subjects`` row: one select per 10,000 subjects
-    on SQLite and PostgreSQL, per 500 elsewhere."""
+def birth_dates_of(conn: Connection, tenant: str, subjects: Sequence[str], birth: BirthDecoder
+                   ) -> dict[str, date | None]:
+    """The registered birth date of each subject (pseudonym) that has a ``subjects`` row: one select per
+    10,000 subjects on SQLite and PostgreSQL, per 500 elsewhere."""
     found: dict[str, date | None] = {}
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
         stmt = _BIRTH_DATES_JSON if dialect == "sqlite" else _BIRTH_DATES_ARRAY
         for chunk in _chunks(subjects, _BIG_CHUNK):
             param: Any = json.dumps(chunk) if dialect == "sqlite" else chunk
-            for subject, birth_date in conn.execute(stmt, {"tenant": tenant, "subjects": param}):
-                found[subject] = birth_date
+            for subject, token in conn.execute(stmt, {"tenant": tenant, "subjects": param}):
+                found[subject] = birth(token) if token else None
         return found
     for chunk in _chunks(subjects):
-        for subject, birth_date in conn.execute(_BULK_BIRTH_DATES, {"tenant": tenant, "subjects": chunk}):
-            found[subject] = birth_date
+        for subject, token in conn.execute(_BULK_BIRTH_DATES, {"tenant": tenant, "subjects": chunk}):
+            found[subject] = birth(token) if token else None
     return found
 
 
@@ -295,10 +306,12 @@ class _JsonTexts:
         return text
 
 
-def consent_row(ev: ConsentEvent, recorded_at: datetime, texts: _JsonTexts | None = None) -> dict[str, Any]:
+def consent_row(ev: ConsentEvent, ref: str, recorded_at: datetime, texts: _JsonTexts | None = None
+                ) -> dict[str, Any]:
+    """The row of an event whose subject's pseudonym is ``ref``."""
     j = texts or _JsonTexts()
     return {
-        "record_id": ev.record_id, "tenant_id": ev.tenant, "subject_id": ev.subject, "scope": ev.scope,
+        "record_id": ev.record_id, "tenant_id": ev.tenant, "subject_id": ref, "scope": ev.scope,
         "kind": ev.kind.value, "event": ev.event.value, "policy_label": ev.policy_label,
         "shown_hash": ev.shown_hash, "purposes": j.list_(ev.purposes), "items": j.list_(ev.items),
         "recipients": j.list_(ev.recipients), "disclosures": j.mapping(ev.disclosures),
@@ -310,6 +323,7 @@ def consent_row(ev: ConsentEvent, recorded_at: datetime, texts: _JsonTexts | Non
 
 
 def consent_from_row(r: ConsentEventRow) -> ConsentEvent:
+    """The event of a row; its ``subject`` is the pseudonym."""
     return ConsentEvent(
         record_id=r.record_id, tenant=r.tenant_id, subject=r.subject_id, scope=r.scope,
         kind=ConsentKind(r.kind), event=EventType(r.event), policy_label=r.policy_label,
@@ -332,24 +346,58 @@ class LedgerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    # subjects
+    # subjects (the directory: pseudonym → the app's id and birth date, encrypted)
     def subject(self, tenant: str, subject: str) -> Subject | None:
         return self.session.get(Subject, (tenant, subject))
 
-    def put_subject(self, tenant: str, subject: str, birth_date: date | None, now: datetime) -> None:
+    def put_subject(self, tenant: str, subject: str, subject_token: str, birth_token: str | None,
+                    now: datetime) -> None:
+        """Create the directory row of a pseudonym (``subject_token``: the app's id encrypted), or set its
+        birth date (``birth_token``: encrypted; ``None`` leaves it)."""
         row = self.subject(tenant, subject)
         if row is None:
-            self.session.add(Subject(tenant_id=tenant, subject_id=subject, birth_date=birth_date, created_at=now))
-        elif birth_date is not None:
-            row.birth_date = birth_date
+            self.session.add(Subject(tenant_id=tenant, subject_id=subject, subject_encrypted=subject_token,
+                                     birth_date_encrypted=birth_token, created_at=now))
+        else:
+            if row.subject_encrypted is None:
+                row.subject_encrypted = subject_token
+            if birth_token is not None:
+                row.birth_date_encrypted = birth_token
+
+    def missing_subjects(self, tenant: str, subjects: Iterable[str]) -> set[str]:
+        """The pseudonyms among ``subjects`` without a directory row."""
+        wanted = list(dict.fromkeys(subjects))
+        found: set[str] = set()
+        for chunk in _chunks(wanted):
+            found.update(self.session.scalars(select(Subject.subject_id).where(
+                Subject.tenant_id == tenant, Subject.subject_id.in_(chunk))))
+        return set(wanted) - found
+
+    def add_subjects(self, tenant: str, tokens: Mapping[str, str], now: datetime) -> None:
+        """Insert directory rows (pseudonym → encrypted id) known to be missing."""
+        if tokens:
+            self.session.execute(insert(_SUBJECTS), [
+                {"tenant_id": tenant, "subject_id": ref, "subject_encrypted": token, "birth_date_encrypted": None,
+                 "created_at": now, "restrictions": None} for ref, token in tokens.items()])
+
+    def subject_tokens(self, tenant: str, subjects: Iterable[str]) -> dict[str, str]:
+        """The encrypted app ids of pseudonyms (those with a directory row)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(subjects))):
+            for ref, token in self.session.execute(select(Subject.subject_id, Subject.subject_encrypted).where(
+                    Subject.tenant_id == tenant, Subject.subject_id.in_(chunk))):
+                if token:
+                    out[ref] = token
+        return out
 
     # events
-    def add_consent_events(self, events: Sequence[ConsentEvent], recorded_at: datetime) -> list[int]:
-        """Insert events in order; returns their ids (in the same order)."""
+    def add_consent_events(self, events: Sequence[ConsentEvent], recorded_at: datetime,
+                           refs: Mapping[tuple[str, str], str]) -> list[int]:
+        """Insert events in order, each under ``refs[(tenant, subject)]``; returns their ids (same order)."""
         if not events:
             return []
         texts = _JsonTexts()
-        rows = [consent_row(e, recorded_at, texts) for e in events]
+        rows = [consent_row(e, refs[(e.tenant, e.subject)], recorded_at, texts) for e in events]
         if len(rows) == 1:
             return [self.session.execute(insert(ConsentEventRow).returning(ConsentEventRow.id), rows[0]).scalar_one()]
         # One Core executemany, then the ids by the unique record id. (An ordered INSERT ... RETURNING costs
@@ -366,8 +414,8 @@ class LedgerRepository:
                 ids[record_id] = event_id
         return [ids[r] for r in record_ids]
 
-    def add_permission_event(self, ev: PermissionEvent, recorded_at: datetime) -> int:
-        row = {"tenant_id": ev.tenant, "subject_id": ev.subject, "device_id": ev.device,
+    def add_permission_event(self, ev: PermissionEvent, ref: str, recorded_at: datetime) -> int:
+        row = {"tenant_id": ev.tenant, "subject_id": ref, "device_id": ev.device,
                "permission": ev.permission, "event": ev.event.value, "feature": ev.feature,
                "event_time": ev.event_time, "recorded_at": recorded_at}
         return int(self.session.execute(insert(PermissionEventRow).returning(PermissionEventRow.id), row)
@@ -385,8 +433,8 @@ class LedgerRepository:
             stmt = stmt.where(PermissionEventRow.subject_id == subject)
         return [(r.id, permission_from_row(r)) for r in self.session.scalars(stmt.order_by(PermissionEventRow.id))]
 
-    def add_restriction_event(self, ev: RestrictionEvent, recorded_at: datetime) -> int:
-        row = {"tenant_id": ev.tenant, "subject_id": ev.subject, "scope": ev.scope, "event": ev.event.value,
+    def add_restriction_event(self, ev: RestrictionEvent, ref: str, recorded_at: datetime) -> int:
+        row = {"tenant_id": ev.tenant, "subject_id": ref, "scope": ev.scope, "event": ev.event.value,
                "request_ref": ev.request_ref, "actor": ev.actor, "reason": ev.reason, "event_time": ev.event_time,
                "recorded_at": recorded_at}
         return int(self.session.execute(insert(RestrictionEventRow).returning(RestrictionEventRow.id), row)
@@ -402,21 +450,21 @@ class LedgerRepository:
 
     def save_restrictions(self, tenant: str, subject: str, restrictions: Mapping[str, datetime],
                           now: datetime) -> None:
-        """The projection of a subject's restrictions (its ``subjects`` row is created if missing)."""
-        self.put_subject(tenant, subject, None, now)
+        """The projection of a subject's restrictions (its ``subjects`` row must exist: every pseudonym
+        with an event has one)."""
         self.session.flush()
         self.session.execute(update(Subject).where(Subject.tenant_id == tenant, Subject.subject_id == subject)
                              .values(restrictions=restrictions_to_text(restrictions)))
 
     # projections
-    def load_state(self, tenant: str, subject: str) -> SubjectState:
+    def load_state(self, tenant: str, subject: str, birth: BirthDecoder) -> SubjectState:
         """The projected state (fast read)."""
         # prepared statements of columns (no ORM objects): this is the first read of every uncached subject
         state = SubjectState()
         params = {"tenant": tenant, "subject": subject}
         subject_row = self.session.execute(_SUBJECT_ROW, params).one_or_none()
         if subject_row is not None:
-            state.birth_date = subject_row[0]
+            state.birth_date = birth(subject_row[0]) if subject_row[0] else None
             if subject_row[1]:
                 state.restrictions = restrictions_from_text(subject_row[1])
         for scope, status, kind, label, event_time, event_id in self.session.execute(_CONSENT_STATES, params):
@@ -507,9 +555,9 @@ class LedgerRepository:
         s3 = select(RestrictionEventRow.subject_id).where(RestrictionEventRow.tenant_id == tenant)
         return sorted(set(self.session.scalars(s1)) | set(self.session.scalars(s2)) | set(self.session.scalars(s3)))
 
-    def birth_dates(self, tenant: str) -> dict[str, date | None]:
-        return {r[0]: r[1] for r in self.session.execute(select(Subject.subject_id, Subject.birth_date).where(
-            Subject.tenant_id == tenant))}
+    def birth_dates(self, tenant: str, birth: BirthDecoder) -> dict[str, date | None]:
+        return {r[0]: birth(r[1]) if r[1] else None for r in self.session.execute(
+            select(Subject.subject_id, Subject.birth_date_encrypted).where(Subject.tenant_id == tenant))}
 
     # processing records
     def add_processing_records(self, rows: Iterable[dict[str, Any]]) -> None:
