@@ -235,3 +235,38 @@ def test_console_and_api_show_the_progress_to_the_administrator(url: str, tmp_pa
         client.cookies.set("yinsi_staff", team.sessions["admin"])
         page = client.get("/console/policy-notices")
         assert page.status_code == 200 and "重新同意进度" in page.text and "减损权利" in page.text, page.text[:300]
+
+
+@pytest.mark.postgres
+def test_two_concurrent_runs_send_each_notice_once(tmp_path: Path, channels: dict[str, Any]) -> None:
+    """Two schedulers (or a job and the command) running at once on PostgreSQL: every notice queued once."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from yinsi.storage import upgrade
+    from yinsi.storage.notify_tables import OutboxMessage
+
+    from .conftest import scratch_database
+
+    with scratch_database("postgresql") as url:
+        upgrade(url)
+        publish(MINIMAL, url, now=T0)
+        _people(url, 6, T0)
+        publish(write(tmp_path, "v2.yaml", *V2), url, now=T0 + timedelta(days=1), notify=True, channels=channels)
+        reports: list[Any] = []
+        start = threading.Barrier(2)
+
+        def run() -> None:
+            with PolicyNotices(url, channels=channels) as svc:
+                start.wait()
+                reports.append(svc.run_due("demo", now=T0 + timedelta(days=1)))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(r.queued for r in reports) == 12 and sum(r.posted for r in reports) == 6
+        with PolicyNotices(url) as svc, svc.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 12
