@@ -52,7 +52,8 @@ def _setup(url: str | None, broker: str | None, broker_url: str | None, imports:
     from yinsi.config import database_url
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "pika", "dramatiq"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     jobs.load_task_modules(imports)
     db = url or database_url()
     store = jobs.store_for(db)
