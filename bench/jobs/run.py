@@ -93,7 +93,7 @@ def plain_loop(db: Scratch, n: int) -> float:
 
 def run_queue(db: Scratch, n: int, broker: str, threads: int, broker_url: str | None) -> tuple[float, float]:
     transport: Any = EmbeddedTransport() if broker == "embedded" else \
-        DramatiqTransport(broker, broker_url, queue=f"yinsi_bench_{uuid.uuid4().hex[:6]}")
+        DramatiqTransport(broker, broker_url, queue="yinsi_bench_jobs")
     if broker != "embedded":
         transport.broker.flush_all()
     jobs.configure(transport)
