@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from yinsi.domain.rights import State
 from yinsi.rights.context import Job, RightsContext, dumps
@@ -19,18 +20,29 @@ DONE, PENDING, MANUAL_PENDING = "done", "pending", "manual_pending"
 
 
 def ensure_steps(ctx: RightsContext, job: Job, steps: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Record the plan's steps not recorded yet (pending); returns every step's status."""
+    """Record the plan's steps not recorded yet (pending), in one batch; returns every step's status."""
     with ctx.tx() as s:
         have = {str(k): str(v) for k, v in s.execute(select(RequestStep.location_id, RequestStep.status)
                                                      .where(RequestStep.request_id == job.request_id)).all()}
-        seq = len(have)
+        new = []
         for key, action in steps:
             if key not in have:
-                s.add(RequestStep(request_id=job.request_id, tenant_id=job.tenant, seq=seq, location_id=key,
-                                  action=action, status=PENDING, attempts=0, detail=None, updated_at=ctx.clock()))
+                new.append((key, action, PENDING, None))
                 have[key] = PENDING
-                seq += 1
+        _insert_steps(ctx, s, job, len(have) - len(new), new)
     return have
+
+
+def _insert_steps(ctx: RightsContext, s: Session, job: Job, seq: int,
+                  steps: Sequence[tuple[str, str, str, str | None]]) -> None:
+    """Insert steps (key, action, status, detail) numbered from ``seq``: one statement for the batch."""
+    if not steps:
+        return
+    now = ctx.clock()
+    s.execute(insert(cast(Table, RequestStep.__table__)),
+              [{"request_id": job.request_id, "tenant_id": job.tenant, "seq": seq + k, "location_id": key,
+                "action": action, "status": status_, "attempts": 0, "detail": detail, "updated_at": now}
+               for k, (key, action, status_, detail) in enumerate(steps)])
 
 
 def step_status(ctx: RightsContext, request_id: str) -> dict[str, str]:
@@ -76,17 +88,11 @@ def wait_manual(ctx: RightsContext, job: Job, steps: Sequence[tuple[str, str, st
                 result: Mapping[str, Any] | None = None) -> State:
     """Record manual steps (key, what, who) as waiting for a person and move to waiting_manual."""
     with ctx.tx() as s:
-        have: set[str] = set()
-        seq = 0
         if steps:
             have = set(s.scalars(select(RequestStep.location_id).where(RequestStep.request_id == job.request_id)))
-            seq = len(have)
-        for key, what, who in steps:
-            if key not in have:
-                s.add(RequestStep(request_id=job.request_id, tenant_id=job.tenant, seq=seq, location_id=key,
-                                  action="manual", status=MANUAL_PENDING, attempts=0,
-                                  detail=dumps({"what": what, "who": who}), updated_at=ctx.clock()))
-                seq += 1
+            new = [(key, "manual", MANUAL_PENDING, dumps({"what": what, "who": who})) for key, what, who in steps
+                   if key not in have]
+            _insert_steps(ctx, s, job, len(have), list({step[0]: step for step in new}.values()))
         row = ctx.get(s, job.tenant, job.request_id)
         if result is not None:
             row.result = dumps(result)

@@ -435,6 +435,32 @@ class SqlConnector:
             where.extend(self._not_pseudonym(col))
         return self._rows(t, col.name, where, whole=False)
 
+    def anything_left(self, checks: Sequence[Sequence[Location]], subject_value: str) -> list[bool]:
+        """The read-back of many places at once: for each check, whether anything is still there, in one
+        round trip per 100 checks (``SELECT EXISTS (…), EXISTS (…), …``). A check is one location (what
+        ``remaining`` looks for) or several ``null`` columns of one table (what ``remaining_null`` looks for)."""
+        from sqlalchemy import literal
+
+        tests = []
+        for locs in checks:
+            loc = locs[0]
+            t, col = self._target(loc)
+            where = [self._reach(loc, subject_value)]
+            if len(locs) > 1:
+                where.append(or_(*(self._target(x)[1].is_not(None) for x in locs)))
+            elif sql_erase_mode(loc) == "null":
+                where.append(col.is_not(None))
+            elif sql_erase_mode(loc) == "pseudonymise":
+                where.extend(self._not_pseudonym(col))
+            tests.append(select(literal(1)).select_from(t).where(*where).exists())
+        out: list[bool] = []
+        with self.engine.connect() as conn:
+            for k in range(0, len(tests), 100):
+                chunk = tests[k:k + 100]
+                row = conn.execute(select(*(test.label(f"c{n}") for n, test in enumerate(chunk)))).one()
+                out.extend(bool(value) for value in row)
+        return out
+
     def correct(self, loc: Location, subject_value: str, new_value: Any, *, row_key: str | None = None,
                 only_null: bool = False) -> int:
         """Set the location's column to ``new_value`` in the rows reaching the subject (only the row named
