@@ -38,12 +38,10 @@ FULL = {"what_happened": "备份服务器被未授权访问", "pi_types": "手�
         "what_people_can_do": "警惕冒充客服的来电，不要透露验证码", "contact": "privacy@example.com"}
 
 
-@pytest.fixture
-def url(db_url: str) -> Iterator[str]:
-    """SQLite, PostgreSQL and MariaDB, with the minimal policy published and two members of staff."""
+def _prepare(u: str) -> None:
+    """Yinsi's schema, the minimal policy published, a security officer and a customer-service account."""
     from yinsi.storage import upgrade
 
-    u = db_url
     upgrade(u)
     publish(MINIMAL, u, now=T0 - timedelta(days=60))
     engine = make_engine(u)
@@ -54,14 +52,38 @@ def url(db_url: str) -> Iterator[str]:
             s.flush()
             s.add(StaffRoleRow(tenant_id="demo", staff_id=staff_id, role=role, granted_at=T0))
     engine.dispose()
-    yield u
+
+
+@pytest.fixture
+def url(db_url: str) -> str:
+    """SQLite, PostgreSQL and MariaDB (the end-to-end test)."""
+    _prepare(db_url)
+    return db_url
+
+
+@pytest.fixture
+def lite_url(tmp_path: Path) -> str:
+    """SQLite only (tests whose logic does not depend on the backend)."""
+    u = f"sqlite:///{(tmp_path / 'db' / 'yinsi.db').as_posix()}"
+    _prepare(u)
+    return u
+
+
+def _service(u: str, smtp: SmtpServer, tmp_path: Path) -> IncidentService:
+    channels = {"email": SmtpEmailChannel("127.0.0.1", smtp.port, "noreply@yinsi.local", timeout=5),
+                "sms": FileSmsChannel(tmp_path / "sms")}
+    return IncidentService(u, channels=channels, clock=lambda: T0)
 
 
 @pytest.fixture
 def svc(url: str, smtp_server: SmtpServer, tmp_path: Path) -> Iterator[IncidentService]:  # noqa: F811
-    channels = {"email": SmtpEmailChannel("127.0.0.1", smtp_server.port, "noreply@yinsi.local", timeout=5),
-                "sms": FileSmsChannel(tmp_path / "sms")}
-    with IncidentService(url, channels=channels, clock=lambda: T0) as service:
+    with _service(url, smtp_server, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+def lite_svc(lite_url: str, smtp_server: SmtpServer, tmp_path: Path) -> Iterator[IncidentService]:  # noqa: F811
+    with _service(lite_url, smtp_server, tmp_path) as service:
         yield service
 
 
@@ -147,7 +169,8 @@ def test_incident_end_to_end(url: str, svc: IncidentService, smtp_server: SmtpSe
         assert step in steps
 
 
-def test_roles_are_checked_and_refusals_audited(svc: IncidentService) -> None:
+def test_roles_are_checked_and_refusals_audited(lite_svc: IncidentService) -> None:
+    svc = lite_svc
     with pytest.raises(AccessDenied):
         svc.open("demo", "cs1", "x", now=T0)
     with pytest.raises(AccessDenied):
@@ -161,7 +184,8 @@ def test_roles_are_checked_and_refusals_audited(svc: IncidentService) -> None:
         svc.show("demo", "sec1", "INC-NOPE")
 
 
-def test_affected_from_the_data_map(url: str, svc: IncidentService, tmp_path: Path) -> None:
+def test_affected_from_the_data_map(lite_svc: IncidentService, tmp_path: Path) -> None:
+    svc = lite_svc
     app_db = f"sqlite:///{(tmp_path / 'app.db').as_posix()}"
     engine = sa.create_engine(app_db)
     with engine.begin() as conn:
@@ -198,7 +222,8 @@ stores:
 """
 
 
-def test_the_scheduler_runs_the_incident_clock(url: str, svc: IncidentService) -> None:
+def test_the_scheduler_runs_the_incident_clock(lite_url: str, lite_svc: IncidentService) -> None:
+    url, svc = lite_url, lite_svc
     """``incident.clock`` registered with the jobs module: the worker raises the overdue alert at the job's
     time, and a second due time adds nothing."""
     import yinsi.services.notice_jobs  # noqa: F401  (registers the periodic tasks)
