@@ -357,8 +357,14 @@ class IncidentService:
                 plan.append((subject, audience, channel, address))
         counts = {"queued": 0, "no_address": 0, "manual": 0, "posted": 0}
         with self.sessions() as s, s.begin():
-            row = self._get(s, tenant, incident_id)
+            # the incident row locked: a second notify at the same time waits, then sees what this one sent
+            row = s.scalars(select(IncidentRow).where(IncidentRow.id == incident_id, IncidentRow.tenant_id == tenant)
+                            .with_for_update()).one()
+            done = {(n.subject_id, n.channel) for n in s.scalars(select(IncidentNotice).where(
+                IncidentNotice.tenant_id == tenant, IncidentNotice.incident_id == incident_id))}
             for subject, audience, channel, address in plan:
+                if (subject, channel) in done:
+                    continue
                 status, outbox_id = "manual", None
                 note: str | None = "须人工告知（电话、信函等）"
                 if channel in OUTBOX_CHANNELS:
