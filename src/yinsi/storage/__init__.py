@@ -9,7 +9,8 @@ import yinsi.storage.audit_tables  # registers the audit-log tables on Base.meta
 import yinsi.storage.auth_tables as _auth_tables  # registers the app-key, session and rate-limit tables
 import yinsi.storage.freetext_tables  # registers the free-text index tables
 import yinsi.storage.jobs_tables  # registers the jobs table
-import yinsi.storage.keys_tables  # noqa: F401  (registers the key and protected-identifier tables)
+import yinsi.storage.keys_tables  # registers the key and protected-identifier tables
+import yinsi.storage.minors_tables  # noqa: F401  (registers the minors and transfer-abroad tables)
 import yinsi.storage.notify_tables as _notify_tables  # registers the outbox and verification-code tables
 import yinsi.storage.rights_tables as _rights_tables  # registers the rights-request tables
 import yinsi.storage.staff_tables as _staff_tables  # registers the staff, session, approval and alert tables
