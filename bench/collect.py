@@ -26,6 +26,7 @@ COMMANDS = {
     "cli": ".venv/bin/python bench/cli/run.py",
     "web": ".venv/bin/python bench/web/run.py",
     "retention": ".venv/bin/python bench/retention/run.py",
+    "rights-planning": ".venv/bin/python bench/rights/planning.py",
     "jobs": ".venv/bin/python bench/jobs/run.py --jobs 200 --write docs/benchmarks/jobs.md",
     "freetext": ".venv/bin/python bench/freetext/run.py --sizes 10000,100000,1000000 --requests 30 "
                 "--write docs/benchmarks/freetext.md",
