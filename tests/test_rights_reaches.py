@@ -496,3 +496,11 @@ def test_a_match_reach_in_another_store_finds_the_rows_by_the_subjects_phone(crm
             assert c.execute(text("SELECT id, caller FROM call_logs")).all() == [(2, OTHER_PHONE)]
     finally:
         pbx.dispose()
+
+
+def test_the_map_warns_where_a_person_may_be_known_under_a_kind_no_reach_covers() -> None:
+    problems = parse_datamap(MAP).datamap.problems()
+    assert all(p.severity == "warning" for p in problems)
+    texts = [p.message for p in problems if p.loc[:2] == ("subjects", 0)]
+    assert any("wecom_contacts 没有 resident 的 reach" in t for t in texts)
+    assert not any("visitors 没有 resident" in t for t in texts)  # covered by the match reach

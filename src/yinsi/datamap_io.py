@@ -145,7 +145,7 @@ def parse_datamap(text: str, file: str = "<string>") -> DataMapFile:
             problems.append(MapProblem(file, line_of(raw, loc), format_path(raw, loc), _zh_message(err)))
         raise DataMapError(problems) from None
     loaded = DataMapFile(dm, file, raw)
-    errors = [loaded.locate(p) for p in dm.problems()]
+    errors = [loaded.locate(p) for p in dm.problems() if p.severity == "error"]  # warnings: ``validate``
     if errors:
         raise DataMapError(errors)
     return loaded
@@ -287,6 +287,7 @@ def validate(
         report.problems.extend(exc.problems)
         return report
     dm = with_key_prefixes(loaded.datamap, key_prefixes or {})
+    report.problems.extend(loaded.locate(p) for p in dm.problems() if p.severity == "warning")
     report.problems.extend(loaded.locate(p) for p in dm.check_declaration(declaration))
     given = dict(urls or {})
     if live:

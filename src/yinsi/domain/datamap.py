@@ -678,6 +678,7 @@ def _check_structure(dm: DataMap) -> list[DataMapProblem]:
     for sk, subj in enumerate(dm.subjects):
         _check_subject_extras(dm, sk, subj, err)
     _check_free_text(dm, out)
+    _check_other_kinds(dm, out)
     for pk, check in enumerate(dm.prerequisites):
         _check_prerequisite(dm, pk, check, subjects, err)
 
@@ -743,6 +744,30 @@ def _check_free_text(dm: DataMap, out: list[DataMapProblem]) -> None:
             if name not in subj.attributes:
                 out.append(DataMapProblem(("subjects", sk, "identifiers", k),
                                           f"标识属性 {name!r} 不在主体 {subj.id} 的 attributes 中"))
+
+
+def _check_other_kinds(dm: DataMap, out: list[DataMapProblem]) -> None:
+    """Warn where a person may also be known under another subject kind (identifiers of the same PI item)
+    that none of the first kind's reaches covers: a cancellation then names that kind as not covered."""
+    def items(subj: Subject) -> set[str]:
+        found = {dm.subject_column_item(subj.id, subj.attributes[a]) for a in subj.identifiers if a in subj.attributes}
+        return {i for i in found if i}
+
+    for sk, subj in enumerate(dm.subjects):
+        mine = items(subj)
+        if not mine:
+            continue
+        for other in dm.subjects:
+            shared = mine & items(other)
+            if other.id == subj.id or not shared:
+                continue
+            store = dm.store(other.store)
+            table = store.tables.get(other.table) if isinstance(store, SqlStore) else None
+            if table is not None and not table.reaches(subj.id):
+                out.append(DataMapProblem(("subjects", sk, "identifiers"),
+                                          f"主体 {subj.id} 与 {other.id} 有相同类型的标识（{'、'.join(sorted(shared))}），"
+                                          f"但表 {other.table} 没有 {subj.id} 的 reach：同一个人也可能是{other.name}，"
+                                          f"注销时将在结果中注明未覆盖（可加 match reach 覆盖）", "warning"))
 
 
 def _free_text_only(table: Table) -> bool:
