@@ -504,3 +504,18 @@ def test_the_map_warns_where_a_person_may_be_known_under_a_kind_no_reach_covers(
     texts = [p.message for p in problems if p.loc[:2] == ("subjects", 0)]
     assert any("wecom_contacts 没有 resident 的 reach" in t for t in texts)
     assert not any("visitors 没有 resident" in t for t in texts)  # covered by the match reach
+
+
+def test_the_command_line_takes_the_request_for_historical_columns_on_corrections_only(tmp_path: Path) -> None:
+    from tests.test_rights_cli import POLICY as CLI_POLICY
+    from tests.test_rights_cli import TENANT as CLI_TENANT
+    from tests.test_rights_cli import make_cli, out
+
+    cli = make_cli(tmp_path)
+    cli("policy", "publish", str(CLI_POLICY))
+    desk = cli.desk()
+    v = desk.json("request", "submit", CLI_TENANT, "u-hist", "correction", "--change", "contact.mobile=13811112222",
+                  "--include-historical")
+    assert v["type"] == "correction"
+    p = desk("request", "submit", CLI_TENANT, "u-hist", "deletion", "--include-historical", code=1)
+    assert "只有更正或补充请求可以要求更正历史记录" in out(p)
