@@ -10,7 +10,7 @@ from yinsi.scan.ner.model import load_default_model, tags_to_spans
 
 needs_model = pytest.mark.skipif(
     load_default_model() is None,
-    reason="名字/地址模型未训练：python -m yinsi.scan.ner.train ../shared/data/cluener/train.json",
+    reason="名字/地址模型未训练：python -m yinsi.scan.ner.train ../shared/data/cluener/train.json --extra bench/.cache/ner",
 )
 
 
