@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from yinsi.domain.consent import (
@@ -32,6 +32,7 @@ from yinsi.domain.consent import (
     recipient_scope,
     scope_kind,
 )
+from yinsi.domain.minors import OBJECTION, SELF_SUPPORTING, classify
 from yinsi.domain.policy import Declaration, Feature, FeatureKind, Recipient
 from yinsi.domain.taxonomy import ACTION_ZH, LEGAL_BASIS_ZH, Action, ConsentKind, LegalBasis, taxonomy
 
@@ -405,6 +406,22 @@ def _restriction_refusal(policy: CompiledPolicy, plan: Plan, scope: str, since: 
     return Decision(False, plan.basis, (), (reason,), plan.feature, policy.label)
 
 
+def beijing_date(moment: datetime) -> date:
+    """The calendar day in Beijing (ages change at midnight Beijing time); a naive moment is UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(_BEIJING).date()
+
+
+def _objection_refusal(policy: CompiledPolicy, plan: Plan, state: SubjectState, since: datetime,
+                       now: datetime) -> Decision:
+    """A guardian objected: the minor's processing is suspended (M1 under 14, else M2)."""
+    child = state.birth_date is None or age_on(state.birth_date, beijing_date(now)) < 14
+    reason = Reason("M1" if child else "M2", "minors",
+                    f"监护人已于{_beijing(since)}对处理该未成年人的个人信息提出异议：账户已暂停，"
+                    "在监护人重新同意前不得处理，法律、行政法规规定必须处理的除外（PIPL 31）")
+    return Decision(False, plan.basis, (), (reason,), plan.feature, policy.label)
+
+
 def decide(policy: CompiledPolicy, state: SubjectState, req: Request, now: datetime) -> Decision:
     """The gate's decision for one request against one subject's state at ``now``."""
     plan = policy.plan(req)
@@ -412,6 +429,9 @@ def decide(policy: CompiledPolicy, state: SubjectState, req: Request, now: datet
         return plan.refusal
     label = policy.label
     if state.restrictions and plan.basis not in UNRESTRICTABLE:
+        objected = state.restrictions.get(OBJECTION)
+        if objected is not None:
+            return _objection_refusal(policy, plan, state, objected, now)
         hit = state.restricted_since(plan.feature)
         if hit is not None:
             return _restriction_refusal(policy, plan, *hit)
@@ -422,15 +442,13 @@ def decide(policy: CompiledPolicy, state: SubjectState, req: Request, now: datet
     reasons: list[Reason] = []
     requirements: tuple[Requirement, ...] = plan.consents
     if state.birth_date is not None:
-        age = age_on(state.birth_date, now.date())
-        declared_under = decl.minors.guardian_consent_under or 0
-        if age < 14 or age < declared_under:
-            rule = "M1" if age < 14 else "M2"
+        status = classify(state.birth_date, beijing_date(now), decl.minors, SELF_SUPPORTING in state.restrictions)
+        if status.guardian_needed and status.rule is not None:
             why = ("不满十四周岁未成年人的个人信息均为敏感个人信息，处理须取得其父母或其他监护人的同意（PIPL 28、31）"
-                   if age < 14 else f"隐私政策规定未满{declared_under}周岁须取得监护人同意")
-            requirements = (Requirement(GUARDIAN, ConsentKind.GUARDIAN, rule, "minors", why,
+                   if status.child else f"隐私政策规定未满{decl.minors.guardian_consent_under}周岁须取得监护人同意")
+            requirements = (Requirement(GUARDIAN, ConsentKind.GUARDIAN, status.rule, "minors", why,
                                         frozenset({GUARDIAN, POLICY})), *requirements)
-            if age < 14:
+            if status.child:
                 requirements = (*requirements, *plan.minor_items)
     consents = state.consents
     outdated = policy.outdated

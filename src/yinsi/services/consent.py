@@ -65,6 +65,7 @@ from yinsi.domain.consent import (
     validate_event,
 )
 from yinsi.domain.gate import CompiledPolicy, Decision, PromptDecision, Request, decide, may_ask_permission, outdated_scopes
+from yinsi.domain.minors import MINOR_MARKERS
 from yinsi.domain.policy import Declaration
 from yinsi.domain.taxonomy import Action, ConsentKind, taxonomy
 from yinsi.protect.keys import KeyRing
@@ -441,13 +442,25 @@ class ConsentService:
         """Lift restrictions; returns the scopes that were in force and are now lifted."""
         return self._restriction(tenant, subject, scopes, RestrictionEventType.LIFTED, request_ref, actor, reason, at)
 
+    def set_minor_marker(self, tenant: str, subject: str, marker: str, on: bool, *, actor: str, reason: str,
+                         at: datetime | None = None) -> bool:
+        """Place or lift a minors marker (a guardian's objection, self-supporting status; see
+        :mod:`yinsi.domain.minors`) in the subject's restriction projection; True when it changed."""
+        if marker not in MINOR_MARKERS:
+            raise ConsentRejected(f"未知的未成年人标记「{marker}」")
+        event = RestrictionEventType.PLACED if on else RestrictionEventType.LIFTED
+        return bool(self._restriction(tenant, subject, [marker], event, None, actor, reason, at, check=False))
+
     def _restriction(self, tenant: str, subject: str, scopes: Sequence[str], event: RestrictionEventType,
-                     request_ref: str | None, actor: str | None, reason: str, at: datetime | None) -> list[str]:
+                     request_ref: str | None, actor: str | None, reason: str, at: datetime | None,
+                     check: bool = True) -> list[str]:
         decl = self.policy(tenant).decl
         wanted = list(dict.fromkeys(scopes))
         if not wanted:
             raise ConsentRejected("请指明限制处理的范围（all 或 feature:<功能>）")
-        if event is RestrictionEventType.PLACED:  # lifting works for a function a later version dropped, too
+        if check and MINOR_MARKERS.intersection(wanted):
+            raise ConsentRejected("监护人异议与自立状态只能通过未成年人管理（yinsi minors）设置或解除")
+        if check and event is RestrictionEventType.PLACED:  # lifting works for a function a later version dropped
             for scope in wanted:
                 check_restriction_scope(decl, scope)
         now = self.clock()
