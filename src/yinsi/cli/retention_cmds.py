@@ -133,3 +133,51 @@ def sweep_cmd(tenant: str, datamap: Path | None = DATAMAP, declaration: Path | N
         if d.held:
             line += f"；依法保留 {d.held} 行（{d.hold_rule}：{d.hold_basis}）"
         console.print(escape(line))
+
+
+@retention_app.command("sweep-internal")
+def sweep_internal_cmd(now: str | None = NOW, url: str | None = URL,
+                       tenant: str | None = typer.Option(None, "--tenant", help="只清理此租户（默认全部租户）"),
+                       period: list[str] = typer.Option([], "--period", help=(
+                           "覆盖保存期限 类别=天数，可重复（默认 YINSI_RETENTION_INTERNAL；低于法定最短期限的按法定期限）")),
+                       dry_run: bool = typer.Option(False, "--dry-run", help="只计数，不删除"),
+                       as_json: bool = typer.Option(False, "--json", help="以 JSON 输出")) -> None:
+    """清理 Yinsi 自身过期的记录：验证码、发件箱消息、已结束的请求及导出包、处理记录、保全库、登录验证、会话、频率计数。"""
+    from yinsi.domain.retention import parse_periods
+    from yinsi.retention.internal import SweepIncomplete
+
+    at = _now(now)
+    try:
+        overrides = parse_periods(os.environ.get("YINSI_RETENTION_INTERNAL", ""))
+        overrides.update(parse_periods(",".join(period)))
+        from yinsi.domain.retention import internal_rules
+
+        internal_rules(overrides)
+    except ValueError as exc:
+        err_console.print(f"[red]参数无效[/red]：{escape(str(exc))}")
+        raise typer.Exit(2) from None
+    svc = _service(url)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console,
+                   disable=as_json or dry_run)
+    tasks: dict[str, Any] = {}
+
+    def progress(name: str, n: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=None)
+        bar.advance(tasks[name], n)
+
+    try:
+        with bar, exit_on((SweepIncomplete, "清理未完成", 1)):
+            done = svc.sweep_internal(at, tenant=tenant, overrides=overrides, dry_run=dry_run, progress=progress)
+    finally:
+        svc.close()
+    if as_json:
+        console.print_json(json.dumps({"now": at.isoformat(), "dry_run": dry_run,
+                                       "records": [d.as_dict() for d in done]}, ensure_ascii=False))
+        return
+    for d in done:
+        verb = "将删除" if dry_run else "已删除"
+        line = f"{d.tenant} {d.name}：{verb} {d.removed} 条（保存 {d.days} 天，{d.rule}）"
+        if d.raised_from is not None:
+            line += f"；配置的 {d.raised_from} 天短于法定最短保存期，按 {d.days} 天执行"
+        console.print(escape(line))

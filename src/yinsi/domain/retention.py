@@ -13,7 +13,7 @@ property tests and the sweep agree on the boundary.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -157,4 +157,87 @@ def shortfalls(decl: Declaration) -> list[tuple[int, StatutoryMinimum]]:
         held = r.legal_hold is not None and (r.legal_hold.min_days or 0) >= (law.min_days if law else 0)
         if law is not None and r.period_days < law.min_days and not held:
             out.append((k, law))
+    return out
+
+
+# --- Yinsi's own data (内部数据的保存期限) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InternalPeriod:
+    """How long Yinsi keeps one kind of its own records once they are over (``days`` after the record's
+    end date), why, and the statutory minimum the period may not go below (``floor_days``, T2)."""
+
+    name: str
+    days: int
+    reason: str
+    rule: str = "T1"
+    floor_days: int = 0
+    floor_basis: str | None = None
+
+
+#: The defaults (docs/retention.md explains each). A period is counted from the record's own end date.
+INTERNAL_PERIODS: tuple[InternalPeriod, ...] = (
+    InternalPeriod("verification_codes", 30, "验证码用过、过期或作废后只为排查滥用保留 30 天（哈希，不含验证码本身）"),
+    InternalPeriod("outbox", 30, "已发送或已过期的消息只为核对送达保留 30 天；发送失败（dead）的同样从创建起 30 天"),
+    InternalPeriod("export_packages", 30, "导出包（加密的个人信息副本）在请求完成 30 天后删除文件，只保留请求记录"),
+    InternalPeriod("rights_requests", 3 * 365, "已结束的权利请求（及其状态记录和执行步骤）保留 3 年以证明依法处理",
+                   "T1"),
+    InternalPeriod("processing_records", 3 * 365, "处理记录保留 3 年", "T2", 3 * 365,
+                   "个人信息保护法第五十六条：个人信息保护影响评估报告和处理情况记录应当至少保存三年"),
+    InternalPeriod("legal_holds", 0, "依法保存期届满的隔离数据（保全库）在届满次日删除", "T3"),
+    InternalPeriod("login_challenges", 1, "登录验证过期 1 天后删除"),
+    InternalPeriod("subject_sessions", 1, "个人会话结束（过期或退出）1 天后删除"),
+    InternalPeriod("staff_sessions", 30, "工作人员会话结束 30 天后删除（供安全排查）"),
+    InternalPeriod("rate_events", 1, "频率限制计数 1 天后删除（最长的限制窗口为 1 小时）"),
+)
+
+
+@dataclass(frozen=True)
+class InternalRule:
+    """The period in force for one kind of record: the configured days, raised to a statutory floor."""
+
+    name: str
+    days: int
+    reason: str
+    rule: str
+    raised_from: int | None = None  # the configured period when a law required longer (T2)
+    floor_basis: str | None = None
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Records that ended at or before ``cutoff`` are past their period."""
+        return now - timedelta(days=self.days)
+
+
+def internal_rules(overrides: Mapping[str, int] | None = None) -> list[InternalRule]:
+    """The rules in force: defaults, with ``overrides`` (name → days) applied; a period below its statutory
+    floor is raised to it and the law kept as the reason. Unknown names and negative days raise ValueError."""
+    overrides = dict(overrides or {})
+    known = {p.name for p in INTERNAL_PERIODS}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"未知的内部数据类别：{'、'.join(unknown)}（可选：{'、'.join(sorted(known))}）")
+    out: list[InternalRule] = []
+    for p in INTERNAL_PERIODS:
+        days = overrides.get(p.name, p.days)
+        if days < 0:
+            raise ValueError(f"{p.name} 的保存期限不能为负数")
+        if days < p.floor_days:
+            out.append(InternalRule(p.name, p.floor_days, p.reason, p.rule, days, p.floor_basis))
+        else:
+            out.append(InternalRule(p.name, days, p.reason, p.rule, None, p.floor_basis))
+    return out
+
+
+def parse_periods(text: str) -> dict[str, int]:
+    """``name=days,name=days`` (the ``YINSI_RETENTION_INTERNAL`` setting and ``--period``) to a mapping."""
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, days = part.partition("=")
+        if not sep or not days.strip().isdigit():
+            raise ValueError(f"保存期限的格式应为 类别=天数：{part}")
+        out[name.strip()] = int(days.strip())
     return out

@@ -62,6 +62,7 @@ __all__ = [
 TASK_MODULES: list[str] = [
     "yinsi.jobs.builtin",
     "yinsi.services.notice_jobs",
+    "yinsi.retention.jobs",
 ]
 
 _lock = threading.Lock()
