@@ -67,7 +67,8 @@ AREAS: dict[str, Area] = {
     "minors": Area("minors_cmds", "未成年人：年龄认定、监护人同意与异议、自立认定、未经监护人同意的删除（M1–M3）。"),
     "retention": Area("retention_cmds", "存储期限：按声明与数据地图查看到期计划、清理过期数据。"),
     "freetext": Area("freetext_cmds", "自由文本：建立与更新标识索引（删除、复制、回读据此查找被提及的人）。"),
-    "demo-app": Area("demoapp_cmds", "演示应用（微聊客，examples/weiliaoke_app）：建表、生成数据、统计。"),
+    "demo-app": Area("demoapp_cmds", "演示应用（微聊客 examples/weiliaoke_app；客户通 examples/kehutong_app，"
+                                  "--app kehutong）：建表、生成数据、统计。"),
     "apikey": Area("apikey_cmds", "应用 API 密钥：创建、列出、轮换、吊销（仅管理员）。"),
     "applink": Area("apikey_cmds", "应用跳转登录（deep link）的签名密钥：设置与查看（仅管理员）。"),
     "db": Area("db_cmds", "Yinsi 自身数据库：创建与迁移。"),
