@@ -65,6 +65,7 @@ AREAS: dict[str, Area] = {
     "incident": Area("incident_cmds", "个人信息安全事件：登记、评估、确定受影响的人、通知、报告、关闭。"),
     "notices": Area("notice_cmds", "变更告知：发送到期告知、查看重新同意进度、宣布停止运营。"),
     "minors": Area("minors_cmds", "未成年人：年龄认定、监护人同意与异议、自立认定、未经监护人同意的删除（M1–M3）。"),
+    "abroad": Area("abroad_cmds", "向境外提供个人信息：接收方评估、出境判断、当年人数与门槛（X1、X2）。"),
     "retention": Area("retention_cmds", "存储期限：按声明与数据地图查看到期计划、清理过期数据。"),
     "freetext": Area("freetext_cmds", "自由文本：建立与更新标识索引（删除、复制、回读据此查找被提及的人）。"),
     "demo-app": Area("demoapp_cmds", "演示应用（微聊客 examples/weiliaoke_app；客户通 examples/kehutong_app，"

@@ -64,7 +64,16 @@ from yinsi.domain.consent import (
     scope_kind,
     validate_event,
 )
-from yinsi.domain.gate import CompiledPolicy, Decision, PromptDecision, Request, decide, may_ask_permission, outdated_scopes
+from yinsi.domain.gate import (
+    CompiledPolicy,
+    Decision,
+    PromptDecision,
+    Request,
+    beijing_date,
+    decide,
+    may_ask_permission,
+    outdated_scopes,
+)
 from yinsi.domain.minors import MINOR_MARKERS
 from yinsi.domain.policy import Declaration
 from yinsi.domain.taxonomy import Action, ConsentKind, taxonomy
@@ -690,7 +699,7 @@ class ConsentService:
         now = at or self.clock()
         policy = self.policy(req.tenant)
         cached = self._cached(req.tenant, req.subject)
-        key = (req.key(), req.device, now.date())
+        key = (req.key(), req.device, beijing_date(now))  # ages change at midnight Beijing time
         decision = cached.memo.get(key)
         if decision is None:
             decision = decide(policy, cached.state, req, now)
