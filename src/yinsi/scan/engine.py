@@ -6,7 +6,8 @@ from bisect import bisect_left
 from collections.abc import Iterable
 
 from yinsi.scan.normalize import normalize
-from yinsi.scan.registry import RecognizerRegistry, default_registry
+from yinsi.scan.recognizer import Layout, Recognizer
+from yinsi.scan.registry import PATTERN_TYPES, RecognizerRegistry, default_registry
 from yinsi.scan.result import Result
 
 
@@ -26,12 +27,22 @@ def scan_text(
     recognizers = reg.for_types(types)
     wanted = None if types is None else set(types)
     normalized = normalize(text)
+    # A table given as text (CSV/TSV with a header line): each cell's context is its column header.
+    layout = Layout.detect(normalized) if "\n" in normalized else None
     found: list[tuple[int, Result]] = []
     for priority, recognizer in enumerate(recognizers):
-        for result in recognizer.analyze(text, normalized):
+        if layout is not None and recognizer.type in _PATTERN_SET and type(recognizer).analyze is _PATTERN_ANALYZE:
+            results = recognizer.analyze_table(text, normalized, layout)
+        else:
+            results = recognizer.analyze(text, normalized)
+        for result in results:
             if result.score >= min_score and (wanted is None or result.type in wanted):
                 found.append((priority, result))
     return resolve_overlaps(found)
+
+
+_PATTERN_SET = frozenset(PATTERN_TYPES)
+_PATTERN_ANALYZE = Recognizer.analyze
 
 
 def resolve_overlaps(found: list[tuple[int, Result]]) -> list[Result]:

@@ -9,6 +9,7 @@ such as an order number), and ``validate`` where checksums live. Adding a type i
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -19,7 +20,13 @@ from yinsi.scan.result import Result
 LOOKALIKE_CONTEXT: tuple[str, ...] = (
     "订单", "单号", "编号", "流水号", "交易号", "运单", "快递", "物流", "工单", "序列号", "批次", "批号",
     "发票", "券码", "兑换码", "验证码", "校验码", "时间戳", "timestamp", "商品码", "条码", "货号", "合同号",
-    "order", "sku", "serial", "tracking",
+    "order", "sku", "serial", "tracking", "学号", "工号", "考号", "准考证", "发票号码", "发票代码", "订单号码",
+    "单号码",
+)
+#: Words that mark the following number as an amount or quantity (金额、数量), look-alikes for phone numbers.
+AMOUNT_CONTEXT: tuple[str, ...] = (
+    "金额", "成交额", "交易额", "销售额", "营业额", "营收", "收入", "余额", "价格", "售价", "总价", "单价", "报价",
+    "市值", "估值", "合计", "总计", "共计", "数量", "库存", "销量", "人数", "预算", "price", "amount", "qty",
 )
 
 
@@ -75,10 +82,17 @@ class Recognizer:
     validator: Callable[[str], bool | None] | None = None
     #: What a passing ``validator`` proved, for explanations (e.g. "Luhn check passed").
     validated_reason: str = "checksum passed"
+    #: Phone-like numbers: a match that is an amount or quantity (a unit or decimals after it, a currency sign
+    #: before it) or part of a URL or file name is no value of this type.
+    reject_quantities: bool = False
+    #: Score taken off when a look-alike word stands in the same clause but does not label this value.
+    lookalike_penalty: float = 0.1
     _compiled: list[tuple[Pattern, re.Pattern[str]]] = field(default_factory=list, init=False, repr=False)
     _positive: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _negative: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _anchor: re.Pattern[str] | None = field(default=None, init=False, repr=False)
+    _words: re.Pattern[str] | None = field(default=None, init=False, repr=False)
+    _negative_set: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -90,6 +104,10 @@ class Recognizer:
         self._positive = _alternation(self.context)
         self._negative = _alternation(self.negative_context)
         self._anchor = _alternation(self.context, re.IGNORECASE)
+        # Positive and look-alike words in ONE alternation, longest first: "发票号码" is one look-alike word,
+        # not the look-alike "发票" followed by the context word "号码".
+        self._words = _alternation((*self.context, *self.negative_context))
+        self._negative_set = frozenset(self.negative_context) - frozenset(self.context)
 
     # --- hooks -------------------------------------------------------------------------------------------
     def validate(self, value: str) -> bool | None:
@@ -131,13 +149,20 @@ class Recognizer:
     # --- engine ------------------------------------------------------------------------------------------
     def analyze(self, text: str, normalized: str) -> Iterator[Result]:
         """Results for this type in ``text`` (``normalized`` is ``normalize(text)``, same length)."""
+        return self.analyze_table(text, normalized, None)
+
+    def analyze_table(self, text: str, normalized: str, layout: Layout | None) -> Iterator[Result]:
+        """``analyze`` where ``layout`` gives the column header of each cell when the text is a table (CSV/TSV),
+        which then is the cell's context."""
         if self.requires_any and not any(ch in normalized for ch in self.requires_any):
             return
         for cand in self.candidates(normalized):
             if not self._bounded(normalized, cand):
                 continue
-            context = self._context(normalized, cand.start)
-            if context is False or (context is None and self.context_required):
+            if self.reject_quantities and quantity_or_locator(normalized, cand.start, cand.end):
+                continue
+            context = self._context(normalized, cand.start, layout)
+            if context.owned or (context.word is None and self.context_required):
                 continue
             validated = self.validate(cand.value)
             if validated is False:
@@ -147,9 +172,12 @@ class Recognizer:
             if validated:
                 score += self.validated_boost
                 why.append(self.explain(cand.value, validated))
-            if context:
+            if context.word:
                 score += self.context_boost
-                why.append(f"context word “{context}”")
+                why.append(f"context word “{context.word}”")
+            elif context.lookalike:
+                score -= self.lookalike_penalty
+                why.append(f"look-alike word “{context.lookalike}” nearby does not label this value")
             if score < self.min_score:
                 continue
             yield Result(
@@ -177,20 +205,173 @@ class Recognizer:
                 return False
         return True
 
-    def _context(self, s: str, start: int) -> str | bool | None:
-        """The nearest context word before ``start``; False if a look-alike word is nearer; None if neither."""
-        if not self.context and not self.negative_context:
+    def _context(self, s: str, start: int, layout: Layout | None = None) -> Context:
+        """What the words before ``start`` say about the value there.
+
+        The context is the value's own line (a word on another line describes another value), or, in a table,
+        its column header and what precedes the value in its cell. The last word before the value decides: a
+        context word describes it; a look-alike word (订单号、发票号码、金额…) either labels it — only label
+        characters (``：``, ``是``, ``为``, spaces…) between the word and the value — and the value is that
+        look-alike, or it stands elsewhere in the clause and only weighs against it. A look-alike word right
+        after a context word is qualified by it ("证件编号"); a clause break (。；！？) ends every word's reach.
+        """
+        if self._words is None:
+            return _NO_CONTEXT
+        header = layout.header_at(start) if layout is not None else None
+        if header is not None:
+            cell_start = layout.cell_start(start) if layout is not None else start
+            window = ascii_lower(header + "：" + s[max(cell_start, start - self.context_window):start])
+        else:
+            begin = max(0, start - self.context_window)
+            newline = s.rfind("\n", begin, start)
+            window = ascii_lower(s[newline + 1 if newline >= 0 else begin:start])
+        words = [(m.start(), m.end(), m.group()) for m in self._words.finditer(window)
+                 if is_standalone(window, m.start(), m.group())]
+        if not words:
+            return _NO_CONTEXT
+        w_start, w_end, word = words[-1]
+        if word not in self._negative_set:
+            return Context(word, None, False)
+        gap = window[w_end:]
+        if any(ch in _CLAUSE_BREAK for ch in gap):
+            return _NO_CONTEXT
+        if len(words) > 1:
+            _, p_end, p_word = words[-2]
+            between = window[p_end:w_start]
+            if p_word not in self._negative_set and len(between) <= 2 and not any(ch in _PUNCTUATION for ch in between):
+                return Context(p_word, None, False)
+        if len(gap) <= 4 and all(ch in _LABEL for ch in gap):
+            return Context(None, word, True)
+        return Context(None, word, False)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the context says about one value: the context word describing it, a look-alike word near it, and
+    whether that look-alike word labels the value itself (then the value is the look-alike)."""
+
+    word: str | None
+    lookalike: str | None
+    owned: bool
+
+
+_NO_CONTEXT = Context(None, None, False)
+#: Characters that may stand between a label word and its value ("订单号：", "编号为", "单号 #").
+_LABEL = frozenset(" \t：:是为号码#№=-_/（）()[]【】")
+_CLAUSE_BREAK = frozenset("。；！？;!?\n")
+
+
+class Layout:
+    """The cells of a table given as text (CSV/TSV with a header line): for an offset, its column's header."""
+
+    def __init__(self, cell_starts: list[int], cell_ends: list[int], headers: list[str]) -> None:
+        self._starts = cell_starts
+        self._ends = cell_ends
+        self._headers = headers
+
+    def _cell(self, offset: int) -> int:
+        i = bisect_right(self._starts, offset) - 1
+        return i if i >= 0 and offset < self._ends[i] + 1 else -1
+
+    def header_at(self, offset: int) -> str | None:
+        i = self._cell(offset)
+        return self._headers[i] if i >= 0 else None
+
+    def cell_start(self, offset: int) -> int:
+        i = self._cell(offset)
+        return self._starts[i] if i >= 0 else offset
+
+    @classmethod
+    def detect(cls, text: str, *, max_lines: int = 100_000) -> Layout | None:
+        """The layout of ``text`` if its first line is a header of a delimited table (≥ 2 columns, every header
+        cell a label without long digit runs) and the next line has as many fields; else ``None``."""
+        first_end = text.find("\n")
+        if first_end <= 0:
             return None
-        window = ascii_lower(s[max(0, start - self.context_window):start])
-        pos_end, pos_word = _last(window, self._positive)
-        neg_end, neg_word = _last(window, self._negative)
-        if neg_end > pos_end:
-            # "证件编号", "设备编号": a context word right before the look-alike word qualifies it.
-            neg_start = neg_end - len(neg_word)
-            gap = window[pos_end:neg_start]
-            if pos_end < 0 or neg_start < pos_end or len(gap) > 2 or any(ch in _PUNCTUATION for ch in gap):
-                return False
-        return pos_word if pos_end >= 0 else None
+        header_line = text[:first_end].rstrip("\r")
+        delimiter = "\t" if "\t" in header_line else "," if "," in header_line else ""
+        if not delimiter:
+            return None
+        headers = [h.strip().strip('"') for h in header_line.split(delimiter)]
+        if len(headers) < 2 or any(not h or _DIGIT_RUN.search(h) for h in headers):
+            return None
+        starts: list[int] = []
+        ends: list[int] = []
+        names: list[str] = []
+        pos = first_end + 1
+        lines = 0
+        while pos < len(text) and lines < max_lines:
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end]
+            fields = line.split(delimiter)
+            if len(fields) == len(headers) and '"' not in line:
+                cell = pos
+                for name, value in zip(headers, fields, strict=True):
+                    starts.append(cell)
+                    ends.append(cell + len(value))
+                    names.append(name)
+                    cell += len(value) + 1
+            elif lines == 0 and line.strip():
+                return None
+            pos = end + 1
+            lines += 1
+        return cls(starts, ends, names) if starts else None
+
+
+_DIGIT_RUN = re.compile(r"[0-9]{5}")
+#: Units and signs that make a number an amount or quantity.
+_UNITS = ("元", "圆", "万", "亿", "块", "角", "美元", "美金", "港币", "人民币", "件", "个", "台", "次", "股", "份",
+          "吨", "克", "斤", "公斤", "千克", "米", "平", "笔", "张", "条", "户", "人", "%", "‰", "kg", "km", "rmb", "usd",
+          "cny")
+_UNIT_AFTER = re.compile(r" ?(?:" + "|".join(re.escape(u) for u in _UNITS) + ")", re.IGNORECASE)
+_CURRENCY = frozenset("¥￥$€£")
+_LOCATOR = frozenset("/\\=_&?#%~")
+_URL_START = re.compile(r"(?:https?|ftp)://|www\.", re.IGNORECASE)
+_URL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#@&=%+")
+_PHONE_WORDS = frozenset({"tel", "phone", "mobile", "cell", "call", "fax", "no", "mob", "telephone", "cellphone"})
+_PHONE_KEY = re.compile(r"(?:phone|mobile|tel|shouji|sjh|contact)[a-z_]*=$", re.IGNORECASE)
+
+
+def quantity_or_locator(s: str, start: int, end: int) -> bool:
+    """True when the number ``s[start:end]`` is an amount or quantity (a unit right after it, decimals, a
+    currency sign before it) or part of a URL or a file name (a path, query value other than a phone
+    parameter, or a name with an extension)."""
+    after = s[end:end + 1]
+    before = s[start - 1:start] if start else ""
+    if after == "." and s[end + 1:end + 2].isdigit():
+        return True
+    if _UNIT_AFTER.match(s, end):
+        return True
+    lead = s[max(0, start - 2):start].strip()
+    if lead and lead[-1] in _CURRENCY:
+        return True
+    if before.isascii() and before.isalpha():
+        # "SF13812345678" is a waybill code; "tel13812345678" still a phone.
+        left = start
+        while left > 0 and s[left - 1].isascii() and s[left - 1].isalpha():
+            left -= 1
+        if s[left:start].lower() not in _PHONE_WORDS:
+            return True
+    if after.isascii() and after.isalpha() and after not in "xX":
+        return True
+    if after == "." and s[end + 1:end + 2].isascii() and s[end + 1:end + 2].isalpha():
+        return True  # a file name: "13812345678.pdf", "IMG_13812345678.jpg"
+    if (before and before in _LOCATOR) or (after and after in _LOCATOR):
+        left = start
+        while left > 0 and s[left - 1] in _URL_CHARS:
+            left -= 1
+        right = end
+        while right < len(s) and s[right] in _URL_CHARS:
+            right += 1
+        token = s[left:start] + s[end:right]
+        # "13812345678/13912345678" are two numbers; a path or query around the number has letters.
+        if any(ch.isascii() and ch.isalpha() for ch in token):
+            return not _PHONE_KEY.search(s[left:start])
+    left = start
+    while left > 0 and s[left - 1] in _URL_CHARS and start - left < 2048:
+        left -= 1
+    return left < start and _URL_START.search(s, left, start) is not None
 
 
 _PUNCTUATION = "。，；！？、,.;!? \n"

@@ -20,6 +20,8 @@ def recognizer() -> Recognizer:
         patterns=(
             Pattern("card_contiguous", r"[3-69][0-9]{15,18}", 0.5),
             Pattern("card_grouped", r"[3-69][0-9]{3}(?:[ -][0-9]{4}){3}(?:[ -]?[0-9]{1,3})?", 0.5),
+            # Six then the rest ("622202 1234567890123", as printed on many 19-digit UnionPay cards).
+            Pattern("card_grouped_6", r"[3-69][0-9]{5}[ -][0-9]{10,13}", 0.5),
         ),
         context=as_tuple(("银行卡", "卡号", "储蓄卡", "信用卡", "借记卡", "银行账号", "账号", "账户", "开户", "card")),
         # An ID number with a wrong check character may still pass Luhn: the ID context tells it is no card.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from yinsi.scan.checksums import digits_only, luhn_ok
-from yinsi.scan.recognizer import Pattern, Recognizer, as_tuple
+from yinsi.scan.recognizer import LOOKALIKE_CONTEXT, Pattern, Recognizer, as_tuple
 from yinsi.scan.recognizers._chars import DIGITS, GROUP_SEPARATORS
 
 #: Reporting Body Identifiers that open a Type Allocation Code (the first two digits of an IMEI).
@@ -25,6 +25,8 @@ def recognizer() -> Recognizer:
             Pattern("imei_grouped", r"[0-9]{2}[ -][0-9]{6}[ -][0-9]{6}[ -][0-9]", 0.55),
         ),
         context=as_tuple(("imei", "串号", "设备识别码", "识别码", "设备号", "设备标识", "meid", "手机串号")),
+        # An old 15-digit ID number may pass Luhn with a reporting-body prefix: the ID word tells it is no IMEI.
+        negative_context=(*LOOKALIKE_CONTEXT, "身份证", "证件号", "身份号码"),
         validated_boost=0.3,
         boundary=DIGITS,
         separators=GROUP_SEPARATORS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from yinsi.scan.checksums import digits_only
-from yinsi.scan.recognizer import Pattern, Recognizer, as_tuple
+from yinsi.scan.recognizer import AMOUNT_CONTEXT, LOOKALIKE_CONTEXT, Pattern, Recognizer, as_tuple
 from yinsi.scan.recognizers._chars import DIGITS, GROUP_SEPARATORS
 
 
@@ -20,9 +20,15 @@ def recognizer() -> Recognizer:
     return Recognizer(
         name="LandlinePhoneRecognizer",
         type="landline_phone",
-        patterns=(Pattern("cn_landline", r"(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ -]?[2-9][0-9]{6,7}", 0.6),),
-        context=as_tuple(("电话", "座机", "固话", "联系", "致电", "号码", "传真", "tel", "phone", "fax")),
+        patterns=(
+            # The subscriber number contiguous or grouped ("0755-8888 6666", "010 6234 5678").
+            Pattern("cn_landline",
+                    r"(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ -]?(?:[2-9][0-9]{6,7}|[2-9][0-9]{2,3}[ -][0-9]{4})", 0.6),
+        ),
+        context=as_tuple(("电话", "座机", "固话", "联系", "致电", "号码", "传真", "拨", "热线", "tel", "phone", "fax")),
+        negative_context=(*LOOKALIKE_CONTEXT, *AMOUNT_CONTEXT),
         boundary=DIGITS,
-        separators=GROUP_SEPARATORS,
+        separators=GROUP_SEPARATORS + ".",
+        reject_quantities=True,
         validator=_valid_length,
     )
