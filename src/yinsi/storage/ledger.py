@@ -374,11 +374,19 @@ class LedgerRepository:
         return set(wanted) - found
 
     def add_subjects(self, tenant: str, tokens: Mapping[str, str], now: datetime) -> None:
-        """Insert directory rows (pseudonym → encrypted id) known to be missing."""
-        if tokens:
-            self.session.execute(insert(_SUBJECTS), [
-                {"tenant_id": tenant, "subject_id": ref, "subject_encrypted": token, "birth_date_encrypted": None,
-                 "created_at": now, "restrictions": None} for ref, token in tokens.items()])
+        """Insert directory rows (pseudonym → encrypted id) found missing; a row another transaction (the
+        record writer, another process) inserted meanwhile is left as it is."""
+        if not tokens:
+            return
+        dialect = self.session.get_bind().dialect.name
+        stmt: Any = insert(_SUBJECTS)
+        if dialect in ("postgresql", "sqlite"):
+            stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_SUBJECTS).on_conflict_do_nothing()
+        elif dialect in ("mysql", "mariadb"):
+            stmt = insert(_SUBJECTS).prefix_with("IGNORE")
+        self.session.execute(stmt, [
+            {"tenant_id": tenant, "subject_id": ref, "subject_encrypted": token, "birth_date_encrypted": None,
+             "created_at": now, "restrictions": None} for ref, token in tokens.items()])
 
     def subject_tokens(self, tenant: str, subjects: Iterable[str]) -> dict[str, str]:
         """The encrypted app ids of pseudonyms (those with a directory row)."""
