@@ -55,6 +55,10 @@ APP_BODIES: dict[str, Any] = {
     "/api/v1/permissions": {"subject": "1", "device": "d1", "permission": "location", "event": "granted"},
     "/api/v1/subjects": {"subject": "1", "birth_date": "1990-01-01"},
     "/api/v1/requests": {"subject": "1", "type": "access"},
+    "/api/v1/minors/{subject}/guardian": {"guardian": "13800000000", "relation": "mother", "verification": "face"},
+    "/api/v1/minors/{subject}/objection": {"guardian": "13800000000"},
+    "/api/v1/minors/{subject}/self-supporting": {"evidence": "income_proof"},
+    "/api/v1/abroad/transfers": {"subject": "1", "recipient": "hk_support", "items": ["contact.mobile"]},
 }
 
 #: Callers: how each presents itself. Staff callers are ``staff:<account>``; "staff-no-mfa" is the auditor

@@ -197,3 +197,29 @@ def test_cli(world) -> None:  # type: ignore[no-untyped-def]
     assert r.exit_code == 0 and "暂停" in r.output, r.output
     r = CliRunner().invoke(app, ["minors", "self-supporting", T, "kid", "--evidence", "x", "--url", url])
     assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_the_worker_runs_the_m3_sweep(world) -> None:  # type: ignore[no-untyped-def]
+    """``minors.sweep`` registered with the jobs module: the worker opens the deletion at the job's time; a
+    second due time opens nothing more."""
+    import yinsi.services.minors_jobs  # noqa: F401  (registers the periodic tasks)
+    from yinsi.jobs.runner import Runner
+    from yinsi.jobs.store import JobStore
+    from yinsi.jobs.transports import EmbeddedTransport
+    from yinsi.jobs.worker import run_until_idle
+
+    url, consents, minors, _clock = world
+    minors.register(T, "kid", birth_date=years_ago(12))
+    late = NOW + timedelta(days=8)
+    store = JobStore(consents.sessions, lambda: late)
+    runner = Runner(store, url, EmbeddedTransport(), timedelta(seconds=60))
+    for due in ("02:30", "02:31"):
+        store.enqueue("minors.sweep", {"due": due}, key=f"periodic:minors.sweep:{T}:{due}", tenant=T)
+        assert [o.state for o in run_until_idle(runner)] == ["done"]
+    st = minors.status(T, "kid")
+    assert st.deletion_request is not None
+    rights = RightsService(url, channels={})
+    try:
+        assert rights.show(T, st.deletion_request).state == "verified"
+    finally:
+        rights.close()

@@ -63,6 +63,7 @@ TASK_MODULES: list[str] = [
     "yinsi.jobs.builtin",
     "yinsi.services.notice_jobs",
     "yinsi.retention.jobs",
+    "yinsi.services.minors_jobs",
 ]
 
 _lock = threading.Lock()

@@ -35,6 +35,7 @@ from yinsi.domain.minors import (
 )
 from yinsi.domain.rights import DeletionGround, RequestType
 from yinsi.domain.taxonomy import ConsentKind
+from yinsi.rights.context import RequestError
 from yinsi.services.consent import ConsentService
 from yinsi.storage.consent_tables import Subject
 from yinsi.storage.minors_tables import GUARDIAN_FIELD, GuardianRow, MinorAccount
@@ -56,6 +57,8 @@ class RightsIntake(Protocol):
     def submit(self, tenant: str, subject: str, type_: RequestType | str, *, subject_kind: str | None = ...,
                channel: str = ..., requester: str | None = ..., details: Any = ...,
                received_at: datetime | None = ...) -> str: ...
+
+    def mark_verified(self, tenant: str, request_id: str, actor: str, how: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,10 +293,15 @@ class MinorsService:
             g = state.consents.get(GUARDIAN)
             if not st.guardian_needed or (g is not None and g.status is Status.ACTIVE):
                 continue
-            rid = rights.submit(tenant, subject, RequestType.DELETION, channel="staff", received_at=when, details={
-                "ground": DeletionGround.UNLAWFUL.value, "rule": "M3",
-                "reason": f"未成年人（{st.age}周岁）未取得可验证的监护人同意，所收集的个人信息应予删除"
-                          f"（未成年人保护法 72；{st.rule}）"})
+            try:
+                rid = rights.submit(tenant, subject, RequestType.DELETION, channel="staff", received_at=when, details={
+                    "ground": DeletionGround.UNLAWFUL.value, "rule": "M3",
+                    "reason": f"未成年人（{st.age}周岁）未取得可验证的监护人同意，所收集的个人信息应予删除"
+                              f"（未成年人保护法 72；{st.rule}）"})
+            except RequestError:  # e.g. the app holds no record of this person: nothing to delete there
+                continue
+            # opened by the processor under M3, not asked by the person: no identity check of a requester
+            rights.mark_verified(tenant, rid, "system", "未成年人未经监护人同意的依法删除（M3），无须本人核验")
             with self.consents.sessions() as s:
                 acct = self._account(s, tenant, ref, when)
                 acct.deletion_request, acct.deletion_opened_at, acct.updated_at = rid, when, when
