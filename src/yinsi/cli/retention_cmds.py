@@ -97,7 +97,7 @@ def plan_cmd(tenant: str, datamap: Path | None = DATAMAP, declaration: Path | No
 def sweep_cmd(tenant: str, datamap: Path | None = DATAMAP, declaration: Path | None = DECLARATION,
               store: list[str] = STORES, now: str | None = NOW, url: str | None = URL,
               dry_run: bool = typer.Option(False, "--dry-run", help="只计数，不删除"),
-              batch: int = typer.Option(50_000, "--batch", min=1, help="每批处理的行数"),
+              batch: int = typer.Option(200_000, "--batch", min=1, help="每批处理的行数"),
               as_json: bool = typer.Option(False, "--json", help="以 JSON 输出")) -> None:
     """删除或匿名化已过保存期限的数据（依法保留的除外并记录理由），读回核对、写入审计日志；中断后重跑同一 --now 即继续。"""
     from yinsi.retention.service import RetentionError

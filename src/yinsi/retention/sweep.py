@@ -9,12 +9,13 @@ expired rows are read back (none may remain) and one audit entry records the cou
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import MetaData, Table, and_, delete, false, func, or_, select, tuple_, update
+from sqlalchemy import Column, MetaData, Table, and_, delete, false, func, inspect, not_, or_, select, tuple_, update
 
 from yinsi.domain.datamap import DataMap, EraseAction
 from yinsi.domain.policy import Declaration
@@ -22,7 +23,7 @@ from yinsi.domain.retention import TableRule, table_rules
 from yinsi.retention.plan import _at, expired_clause
 from yinsi.stores.base import store_url
 
-BATCH = 50_000
+BATCH = 200_000  # rows per transaction: large batches, few statements per table
 Progress = Callable[[str, int], None]  # (store.table, rows done in this batch)
 
 
@@ -55,12 +56,46 @@ def _anonymise_columns(dm: DataMap, rule: TableRule) -> list[str]:
             if c.item and n not in keep and c.erase is not EraseAction.KEEP_LEGAL_HOLD]
 
 
+_REFLECTED: dict[tuple[str, str], tuple[float, Table]] = {}
+REFLECT_TTL = 60.0  # seconds a reflected table is reused (a sweep of many tenants reflects each table once)
+
+
+def _table(engine: Any, url: str, name: str) -> Table:
+    """The table's columns and primary key (two catalog queries; indexes, foreign keys, constraints and
+    comments, which full reflection also reads, are not needed), reused for ``REFLECT_TTL`` seconds."""
+    key = (url, name)
+    hit = _REFLECTED.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < REFLECT_TTL:
+        return hit[1]
+    with engine.connect() as conn:
+        insp = inspect(conn)
+        cols = insp.get_columns(name)
+        pk = set(insp.get_pk_constraint(name).get("constrained_columns") or [])
+    t = Table(name, MetaData(), *[Column(c["name"], c["type"], primary_key=c["name"] in pk,
+                                         nullable=c.get("nullable", True)) for c in cols])
+    _REFLECTED[key] = (now, t)
+    return t
+
+
+def _held_clause(t: Table, rule: TableRule, now: datetime) -> Any:
+    """The rows past their period that a hold still keeps (for the count after the sweep)."""
+    dated = t.c[rule.time_column]
+    past = dated <= _at(dated, rule.cutoff(now))
+    hold_cut = rule.hold_cutoff(now)
+    if hold_cut is None:
+        return false()
+    if rule.hold_column is None:  # one index range: (hold cutoff, period cutoff]
+        return and_(past, dated > _at(dated, hold_cut))
+    return and_(past, not_(expired_clause(t, rule, now)))
+
+
 def sweep_table(dm: DataMap, url: str, rule: TableRule, now: datetime, *, dry_run: bool = False,
                 batch: int = BATCH, progress: Progress | None = None) -> TableSweep:
     from yinsi.stores.sql import _engine
 
     engine = _engine(url)
-    t = Table(rule.table, MetaData(), autoload_with=engine)
+    t = _table(engine, url, rule.table)
     pk = list(t.primary_key.columns)
     if not pk:
         raise ValueError(f"表 {rule.table} 没有主键，无法分批清理")
@@ -68,54 +103,64 @@ def sweep_table(dm: DataMap, url: str, rule: TableRule, now: datetime, *, dry_ru
     columns = [c for c in _anonymise_columns(dm, rule) if t.c[c].nullable] if rule.action == "anonymise" else []
     if rule.action == "anonymise":
         where = and_(where, or_(*[t.c[c].is_not(None) for c in columns])) if columns else and_(where, false())
-    dated = t.c[rule.time_column]
-    past = dated <= _at(dated, rule.cutoff(now))
     name = f"{rule.store}.{rule.table}"
-    with engine.connect() as conn:
-        n_expired = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
     if dry_run:
         with engine.connect() as conn:
-            n_past = conn.execute(select(func.count()).select_from(t).where(past)).scalar_one()
-        held = n_past - n_expired if rule.action == "delete" else 0
-        return TableSweep(rule.store, rule.table, rule.action, 0, held, rule.hold_rule, rule.hold_basis,
-                          n_expired, True)
+            n_expired = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+            held = conn.execute(select(func.count()).select_from(t).where(_held_clause(t, rule, now))).scalar_one()
+        return TableSweep(rule.store, rule.table, rule.action, 0, held if rule.action == "delete" else 0,
+                          rule.hold_rule, rule.hold_basis, n_expired, True)
+
+    def change(conn: Any, match: Any) -> int:
+        if rule.action == "delete":
+            return int(conn.execute(delete(t).where(match)).rowcount or 0)
+        return int(conn.execute(update(t).where(match).values({c: None for c in columns})).rowcount or 0)
+
     removed = 0
-    while rule.action == "delete" and len(pk) == 1 and n_expired:
-        # one statement per batch: the database picks the keys and deletes them (no round trip of keys);
-        # when all the expired rows fit in one batch, a plain DELETE … WHERE
-        with engine.begin() as conn:
-            if n_expired <= batch and not removed:
-                stmt = delete(t).where(where)
-            elif engine.dialect.name in ("mysql", "mariadb"):
-                stmt = delete(t).where(where).with_dialect_options(mysql_limit=batch)
-            else:
-                stmt = delete(t).where(pk[0].in_(select(pk[0]).where(where).limit(batch).scalar_subquery()))
-            n = conn.execute(stmt).rowcount
-        if not n:
-            break
-        removed += n
-        if progress is not None:
-            progress(name, n)
-    while not (rule.action == "delete" and len(pk) == 1):
+    key = pk[0]
+    integer_key = len(pk) == 1 and _is_integer(key)
+    if integer_key:
+        # walk the primary key in ranges: one statement per batch, each a range scan of the key's index that
+        # never revisits what an earlier batch removed (a LIMIT-ed subquery re-reads the dead rows every time)
+        with engine.connect() as conn:
+            lo, hi = conn.execute(select(select(func.min(key)).where(where).scalar_subquery(),
+                                         select(func.max(key)).where(where).scalar_subquery())).one()
+        step = batch
+        while lo is not None and lo <= hi:
+            upper = min(lo + step, hi + 1)
+            with engine.begin() as conn:
+                n = change(conn, and_(where, key >= lo, key < upper))
+            removed += n
+            if n and progress is not None:
+                progress(name, n)
+            lo = upper
+            # sparse expired keys: widen the range (up to 16 batches of keys) so few statements find nothing
+            step = min(step * 2, batch * 16) if n < batch // 2 else max(batch, step * batch // max(n, 1))
+    while not integer_key:
         with engine.begin() as conn:
             keys = [tuple(r) for r in conn.execute(select(*pk).where(where).order_by(*pk).limit(batch))]
             if not keys:
                 break
-            match = pk[0].in_([k[0] for k in keys]) if len(pk) == 1 else tuple_(*pk).in_(keys)
-            if rule.action == "delete":
-                conn.execute(delete(t).where(match))
-            else:
-                conn.execute(update(t).where(match).values({c: None for c in columns}))
+            n = change(conn, key.in_([k[0] for k in keys]) if len(pk) == 1 else tuple_(*pk).in_(keys))
         removed += len(keys)
         if progress is not None:
             progress(name, len(keys))
     with engine.connect() as conn:
-        remaining = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
-        # after the sweep, the rows still past their period are the ones a hold keeps
-        held = conn.execute(select(func.count()).select_from(t).where(past)).scalar_one() if rule.action == "delete" else 0
+        # read back: nothing past its period and not held may remain
+        remaining = conn.execute(select(func.count()).select_from(
+            select(key).where(where).limit(1).subquery())).scalar_one()
+        held = conn.execute(select(func.count()).select_from(t).where(_held_clause(t, rule, now))).scalar_one() \
+            if rule.action == "delete" else 0
     if remaining:
-        raise SweepIncomplete(f"{name} 清理后仍有 {remaining} 行过期数据")
+        raise SweepIncomplete(f"{name} 清理后仍有过期数据")
     return TableSweep(rule.store, rule.table, rule.action, removed, held, rule.hold_rule, rule.hold_basis, 0, False)
+
+
+def _is_integer(column: Any) -> bool:
+    try:
+        return column.type.python_type is int
+    except NotImplementedError:
+        return False
 
 
 def sweep(dm: DataMap, decl: Declaration | None, urls: Mapping[str, str], now: datetime, *,
