@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yinsi.declarations import load_declaration
@@ -71,3 +71,42 @@ def test_demo_ip_logs_promise_one_day_and_the_law_keeps_them_six_months() -> Non
     visited = datetime(2026, 1, 1, 8, tzinfo=UTC)
     assert decide(rule, visited, visited + timedelta(days=2)).verdict == "held"
     assert decide(rule, visited, visited + timedelta(days=180)).verdict == "expire"
+
+
+LAWS = {"online.ip_address": 180, "transaction.amount": 3 * 365, "basic.nickname": 0}
+
+
+@settings(deadline=None, max_examples=60)  # each example parses a data map
+@given(st.integers(1, 2000), st.sampled_from(sorted(LAWS)), st.none() | st.integers(1, 2000), times, times)
+def test_the_rules_from_a_map_keep_rows_exactly_as_long_as_the_longest_duty(
+        max_days: int, item: str, hold: int | None, dated: datetime, now: datetime) -> None:
+    """From the data map to the row: a row expires exactly when its period, any declared hold and any law that
+    covers its items have all run out (nothing deleted before its time, nothing held past it)."""
+    from yinsi.datamap_io import parse_datamap
+    from yinsi.domain.retention import table_rules
+
+    held = f"\n        legal_hold: {{basis: 合同约定, rule: T2, min_days: {hold}}}" if hold else ""
+    dm = parse_datamap(f"""
+schema_version: 1
+tenant: shop
+subjects:
+  - {{id: user, name: 用户, store: app, table: t, key: user_id}}
+stores:
+  - id: app
+    kind: sql
+    name: 业务库
+    tables:
+      t:
+        reach: {{user: {{key: user_id}}}}
+        erase: delete_row
+        retention: {{max_days: {max_days}, time_column: at}}{held}
+        columns:
+          id: {{not_pi: true, why: 编号}}
+          user_id: {{not_pi: true, why: 关联键}}
+          v: {{item: {item}}}
+          at: {{not_pi: true, why: 时间}}
+""").datamap
+    (rule,) = table_rules(dm)
+    longest = max(max_days, LAWS[item], hold or 0)
+    assert first_expiry(rule, dated) == dated + timedelta(days=longest)
+    assert (decide(rule, dated, now).verdict == "expire") == (now >= dated + timedelta(days=longest))
