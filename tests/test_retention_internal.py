@@ -147,3 +147,25 @@ def test_internal_sweep_is_a_periodic_job() -> None:
 
     jobs.load_task_modules()
     assert "retention.internal" in jobs.PERIODICS
+
+
+def test_the_command_sweeps_every_tenant_and_says_when_the_law_raised_a_period(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from yinsi.cli.main import app
+    from yinsi.storage import upgrade
+
+    url = f"sqlite:///{(tmp_path / 'y.db').as_posix()}"
+    upgrade(url)
+    _seed(url, tmp_path)
+    cli = CliRunner()
+    args = ["retention", "sweep-internal", "--url", url, "--now", NOW.isoformat()]
+    dry = cli.invoke(app, [*args, "--dry-run", "--period", "processing_records=30"])
+    assert dry.exit_code == 0, dry.output
+    assert "t2 rate_events：将删除 1 条" in dry.output and "配置的 30 天短于法定最短保存期" in dry.output
+    assert cli.invoke(app, [*args, "--period", "bogus=3"]).exit_code == 2
+    done = cli.invoke(app, [*args, "--json"])
+    assert done.exit_code == 0, done.output
+    counts = {(r["tenant"], r["name"]): r["removed"] for r in json.loads(done.output)["records"]}
+    assert counts[("t1", "rate_events")] == 1 and counts[("t2", "rate_events")] == 1
+    assert counts[("t1", "processing_records")] == 1
