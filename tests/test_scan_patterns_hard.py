@@ -100,3 +100,30 @@ def test_an_amount_with_decimals_is_not_cut_into_a_phone() -> None:
 def test_the_explanation_says_why_a_nearby_lookalike_word_did_not_decide() -> None:
     r = scan_text("订单已发货，收货人13812345678", types=["mobile_phone"])[0]
     assert "订单" in r.explanation and r.score < 0.75
+
+
+# --- the engine's prefilters change speed, not results ----------------------------------------------------------
+def test_a_long_text_is_matched_around_digit_runs_with_the_same_results() -> None:
+    import yinsi.scan.engine as engine
+
+    prose = "今天天气不错，我们去公园散步，顺便买了点水果回来。" * 20
+    text = (prose + "手机：+86 138 1234 5678。" + prose + "身份证 1101 0519 4912 3100 2X，护照E12345678，"
+            "电话(010)62345678。" + prose + "成交额15000000000元。")
+    assert len(text) >= engine.WINDOW_MIN_CHARS
+    windowed = scan_text(text, types=PATTERN_TYPES)
+    original = engine.WINDOW_MIN_CHARS
+    engine.WINDOW_MIN_CHARS = 10**9
+    try:
+        whole = scan_text(text, types=PATTERN_TYPES)
+    finally:
+        engine.WINDOW_MIN_CHARS = original
+    assert windowed == whole
+    assert [r.type for r in windowed] == ["mobile_phone", "id_card", "passport", "landline_phone"]
+
+
+def test_the_name_tagger_runs_only_on_sentences_that_can_hold_a_name_or_address() -> None:
+    from yinsi.scan.engine import name_segments
+
+    text = "ok 12345。\n姓名：常建良，性别：男。\n2023-10-01 10:00:00 ok\n住址：北京市海淀区中关村大街1号"
+    segments = [text[a:b] for a, b in name_segments(text)]
+    assert segments == ["姓名：常建良，性别：男。", "住址：北京市海淀区中关村大街1号"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from yinsi.scan.normalize import ascii_lower
@@ -75,6 +75,9 @@ class Recognizer:
     boundary: str = ""
     #: Characters whose presence is required for the recognizer to run at all (a cheap pre-filter).
     requires_any: str = ""
+    #: Every value holds a run of five digits (single separators allowed between them): the engine then runs
+    #: the recognizer only around such runs, which one shared pass finds.
+    needs_digit_run: bool = False
     #: Separators inside grouped values: a grouped match touching another group (``sep + boundary char``) is a
     #: fragment of a longer number and is dropped.
     separators: str = ""
@@ -92,6 +95,7 @@ class Recognizer:
     _negative: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _anchor: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _words: re.Pattern[str] | None = field(default=None, init=False, repr=False)
+    _requires: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _negative_set: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     @property
@@ -108,6 +112,7 @@ class Recognizer:
         # not the look-alike "发票" followed by the context word "号码".
         self._words = _alternation((*self.context, *self.negative_context))
         self._negative_set = frozenset(self.negative_context) - frozenset(self.context)
+        self._requires = re.compile("[" + re.escape(self.requires_any) + "]") if self.requires_any else None
 
     # --- hooks -------------------------------------------------------------------------------------------
     def validate(self, value: str) -> bool | None:
@@ -118,8 +123,9 @@ class Recognizer:
         """Why the value was accepted, for the result's explanation."""
         return self.validated_reason if validated else "pattern match"
 
-    def candidates(self, normalized: str) -> Iterator[Candidate]:
-        """All raw pattern matches in the normalised text.
+    def candidates(self, normalized: str, windows: Sequence[tuple[int, int]] | None = None) -> Iterator[Candidate]:
+        """All raw pattern matches in the normalised text (only inside ``windows`` when given: the engine's
+        prefilter found the stretches that can hold a value, and the rest of a long text is skipped).
 
         A recognizer whose context is required only looks right after its context words, which is both the
         rule and much faster than matching e.g. every Latin word as a possible WeChat ID.
@@ -128,8 +134,13 @@ class Recognizer:
             yield from self._anchored_candidates(normalized)
             return
         for pattern, regex in self._compiled:
-            for m in regex.finditer(normalized):
-                yield Candidate(m.start(), m.end(), m.group(), pattern)
+            if windows is None:
+                for m in regex.finditer(normalized):
+                    yield Candidate(m.start(), m.end(), m.group(), pattern)
+            else:
+                for begin, end in windows:
+                    for m in regex.finditer(normalized, begin, end):
+                        yield Candidate(m.start(), m.end(), m.group(), pattern)
 
     def _anchored_candidates(self, normalized: str) -> Iterator[Candidate]:
         if self._anchor is None:
@@ -151,12 +162,13 @@ class Recognizer:
         """Results for this type in ``text`` (``normalized`` is ``normalize(text)``, same length)."""
         return self.analyze_table(text, normalized, None)
 
-    def analyze_table(self, text: str, normalized: str, layout: Layout | None) -> Iterator[Result]:
+    def analyze_table(self, text: str, normalized: str, layout: Layout | None,
+                      windows: Sequence[tuple[int, int]] | None = None) -> Iterator[Result]:
         """``analyze`` where ``layout`` gives the column header of each cell when the text is a table (CSV/TSV),
-        which then is the cell's context."""
-        if self.requires_any and not any(ch in normalized for ch in self.requires_any):
+        which then is the cell's context, and ``windows`` the stretches worth matching (see ``candidates``)."""
+        if self._requires is not None and self._requires.search(normalized) is None:
             return
-        for cand in self.candidates(normalized):
+        for cand in self.candidates(normalized, windows):
             if not self._bounded(normalized, cand):
                 continue
             if self.reject_quantities and quantity_or_locator(normalized, cand.start, cand.end):

@@ -27,6 +27,8 @@ def recognizer() -> Recognizer:
         # An ID number with a wrong check character may still pass Luhn: the ID context tells it is no card.
         negative_context=(*LOOKALIKE_CONTEXT, "身份证", "证件号", "身份号码"),
         validated_boost=0.35,
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=DIGITS,
         separators=GROUP_SEPARATORS,
         validator=_valid,

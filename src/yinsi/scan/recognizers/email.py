@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from yinsi.scan.recognizer import Candidate, Pattern, Recognizer, as_tuple
 from yinsi.scan.recognizers._chars import ALNUM
@@ -13,7 +13,7 @@ _PATTERN = Pattern("email_at", r"local@domain.tld", 0.85)
 
 
 class EmailRecognizer(Recognizer):
-    def candidates(self, normalized: str) -> Iterator[Candidate]:
+    def candidates(self, normalized: str, windows: Sequence[tuple[int, int]] | None = None) -> Iterator[Candidate]:
         s, n = normalized, len(normalized)
         at = s.find("@")
         while at >= 0:

@@ -39,6 +39,8 @@ def recognizer() -> Recognizer:
         context=as_tuple(("身份证", "证件", "身份号", "公民身份", "sfz", "id")),
         context_boost=0.15,
         validated_boost=0.3,
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=DIGITS,
         separators=" -",
         validator=_valid,

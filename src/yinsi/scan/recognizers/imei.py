@@ -28,6 +28,8 @@ def recognizer() -> Recognizer:
         # An old 15-digit ID number may pass Luhn with a reporting-body prefix: the ID word tells it is no IMEI.
         negative_context=(*LOOKALIKE_CONTEXT, "身份证", "证件号", "身份号码"),
         validated_boost=0.3,
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=DIGITS,
         separators=GROUP_SEPARATORS,
         validator=_valid,

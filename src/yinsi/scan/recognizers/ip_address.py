@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from yinsi.scan.recognizer import LOOKALIKE_CONTEXT, Candidate, Pattern, Recognizer, as_tuple
 from yinsi.scan.recognizers._chars import ALNUM, HEX, LETTERS
@@ -55,7 +55,7 @@ class Ipv6Recognizer(Recognizer):
     """Finds runs of hex digits and colons around each ``:hhhh:`` (a literal-led search, fast), then lets the
     standard library's parser decide."""
 
-    def candidates(self, normalized: str) -> Iterator[Candidate]:
+    def candidates(self, normalized: str, windows: Sequence[tuple[int, int]] | None = None) -> Iterator[Candidate]:
         s, n = normalized, len(normalized)
         pos = 0
         while True:

@@ -27,6 +27,8 @@ def recognizer() -> Recognizer:
         ),
         context=as_tuple(("电话", "座机", "固话", "联系", "致电", "号码", "传真", "拨", "热线", "tel", "phone", "fax")),
         negative_context=(*LOOKALIKE_CONTEXT, *AMOUNT_CONTEXT),
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=DIGITS,
         separators=GROUP_SEPARATORS + ".",
         reject_quantities=True,

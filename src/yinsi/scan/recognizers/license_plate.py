@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from yinsi.scan.recognizer import Pattern, Recognizer, as_tuple
-from yinsi.scan.recognizers._chars import ALNUM
+from yinsi.scan.recognizers._chars import ALNUM, DIGITS
 
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _L = "A-HJ-NP-Z"  # plate letters: I and O are not used
@@ -31,6 +31,7 @@ def recognizer() -> Recognizer:
         context=as_tuple(("车牌", "号牌", "车辆", "牌照", "车号", "汽车", "停车", "plate")),
         negative_context=(),
         context_boost=0.2,
+        requires_any=DIGITS,
         boundary=ALNUM,
         validator=_plausible_serial,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from yinsi.scan.recognizer import Candidate, Pattern, Recognizer, as_tuple
@@ -10,8 +10,8 @@ from yinsi.scan.recognizers._chars import ALNUM
 
 
 class MacRecognizer(Recognizer):
-    def candidates(self, normalized: str) -> Iterator[Candidate]:
-        for cand in super().candidates(normalized):
+    def candidates(self, normalized: str, windows: Sequence[tuple[int, int]] | None = None) -> Iterator[Candidate]:
+        for cand in super().candidates(normalized, windows):
             if not any(ch in "ABCDEFabcdef" for ch in cand.value):
                 # All-decimal groups ("23-10-01-12-30-45") are more often dates or codes: need a context word.
                 yield replace(cand, pattern=replace(cand.pattern, name=cand.pattern.name + "_decimal", score=0.4))

@@ -38,6 +38,8 @@ def recognizer() -> Recognizer:
                           "发到", "手机号", "tel", "phone", "mobile", "call")),
         # Amount words (成交额、价格…) are look-alike words as well: the number after them is a sum.
         negative_context=(*LOOKALIKE_CONTEXT, *AMOUNT_CONTEXT),
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=DIGITS,
         # "." too: "13812345678.00" is an amount, and a run glued to "." and a digit is part of a longer number.
         separators=GROUP_SEPARATORS + ".",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from yinsi.scan.recognizer import Pattern, Recognizer, as_tuple
-from yinsi.scan.recognizers._chars import ALNUM
+from yinsi.scan.recognizers._chars import ALNUM, DIGITS
 
 
 def recognizer() -> Recognizer:
@@ -19,5 +19,7 @@ def recognizer() -> Recognizer:
         context=as_tuple(("护照", "passport", "旅行证件", "出入境证件")),
         negative_context=(),
         context_boost=0.45,
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=ALNUM,
     )

@@ -16,5 +16,7 @@ def recognizer() -> Recognizer:
         # A QQ group number (QQ群) identifies a group, not a person.
         negative_context=(*LOOKALIKE_CONTEXT, "qq群", "群号", "群聊"),
         context_required=True,
+        requires_any=DIGITS,
+        needs_digit_run=True,
         boundary=DIGITS,
     )
