@@ -1,5 +1,11 @@
 """Throughput (MB/s on one core), peak memory and F1 of Yinsi's pattern recognizers beside Presidio and jionlp.
 
+``yinsi`` scans the pattern types only; ``yinsi-full`` is the full scan (pattern types and the name/address
+tagger, as ``yinsi scan`` and masking run it; F1 is still scored on the pattern types). ``--prose`` builds a
+second corpus where the same PI sentences sit inside ordinary Chinese prose (CLUENER sentences from
+../shared/data, no PI labels of the pattern types, about one PI sentence in twenty), closer to free text in
+tickets and notes than the PI-dense generated corpus.
+
     bash bench/peers/setup_scanner_peers.sh                  # once: bench/.venv-peers with the peers
     bench/.venv-peers/bin/python -m bench.scanner.speed      # all engines, same corpus, one run
 
@@ -27,7 +33,8 @@ from pathlib import Path
 from bench.scanner.corpus import Doc, generate, read, write
 from bench.scanner.metrics import Scores, Span
 
-ENGINES = ("yinsi", "presidio", "jionlp")
+ENGINES = ("yinsi", "yinsi-full", "presidio", "jionlp")
+CLUENER = Path("../shared/data/cluener/test.json")
 DEFAULT_CORPUS = Path("bench/.cache/scanner_corpus.jsonl")
 
 
@@ -39,6 +46,13 @@ def _build(engine: str) -> tuple[Callable[[str], list[Span]], tuple[str, ...], s
             return [(r.type, r.start, r.end) for r in scan_text(text, types=PATTERN_TYPES)]
 
         return analyze, PATTERN_TYPES, "yinsi.scan.scan_text(types=PATTERN_TYPES)"
+    if engine == "yinsi-full":
+        from yinsi.scan import PATTERN_TYPES, scan_text
+
+        def analyze_full(text: str) -> list[Span]:
+            return [(r.type, r.start, r.end) for r in scan_text(text)]
+
+        return analyze_full, PATTERN_TYPES, "yinsi.scan.scan_text() (all types, name/address tagger on)"
     if engine == "presidio":
         from bench.peers import presidio_scanner
 
@@ -135,6 +149,22 @@ def _table(results: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def prose(docs: list[Doc], per_doc: int = 20) -> list[Doc]:
+    """Each PI sentence placed after ``per_doc - 1`` CLUENER sentences (gold offsets shifted)."""
+    import json as _json
+
+    lines = [str(_json.loads(line)["text"]) for line in CLUENER.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out: list[Doc] = []
+    k = 0
+    for doc in docs[: max(1, len(docs) // per_doc)]:
+        filler = "".join(lines[(k + i) % len(lines)] for i in range(per_doc - 1))
+        k += per_doc - 1
+        spans = [{**s, "start": int(str(s["start"])) + len(filler), "end": int(str(s["end"])) + len(filler)}
+                 for s in doc.spans]
+        out.append(Doc(filler + doc.text, spans))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=[*ENGINES, "all"], default="all")
@@ -143,12 +173,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="timed passes (the best is kept)")
     parser.add_argument("--json-out", type=Path, help="write all results as JSON")
+    parser.add_argument("--prose", action="store_true", help="embed the PI sentences in CLUENER prose")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(run_engine(args.engine, read(args.corpus), args.repeat)))
         return
-    write(args.corpus, generate(args.docs, args.seed))  # deterministic: the same corpus for every engine and run
+    docs = generate(args.docs, args.seed)  # deterministic: the same corpus for every engine and run
+    write(args.corpus, prose(docs) if args.prose else docs)
     engines = ENGINES if args.engine == "all" else (args.engine,)
     results = []
     for engine in engines:
