@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tests.helpers import minimal_text
@@ -21,6 +21,8 @@ from yinsi.services.abroad import AbroadError, AbroadService
 from yinsi.services.consent import ConsentService
 from yinsi.services.publishing import publish
 from yinsi.storage import upgrade
+from yinsi.storage.engine import make_engine
+from yinsi.storage.minors_tables import AbroadCounter
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -66,14 +68,25 @@ def test_warnings_and_refusal_by_declared_mechanism() -> None:
     assert crossborder.year_of(datetime(2026, 12, 31, 16, 0, tzinfo=UTC)) == 2027  # midnight in Beijing
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[str, ConsentService, AbroadService]]:
-    url = f"sqlite:///{(tmp_path / 'yinsi.db').as_posix()}"
-    upgrade(url)
+def _world(url: str, tmp_path: Path) -> Iterator[tuple[str, ConsentService, AbroadService]]:
     publish(declaration(tmp_path, "标准合同"), url=url)
     consents = ConsentService(url, clock=lambda: NOW)
     yield url, consents, AbroadService(consents)
     consents.close()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[str, ConsentService, AbroadService]]:
+    """SQLite only."""
+    url = f"sqlite:///{(tmp_path / 'yinsi.db').as_posix()}"
+    upgrade(url)
+    yield from _world(url, tmp_path)
+
+
+@pytest.fixture
+def any_world(migrated_url: str, tmp_path: Path) -> Iterator[tuple[str, ConsentService, AbroadService]]:
+    """SQLite, PostgreSQL and MariaDB."""
+    yield from _world(migrated_url, tmp_path)
 
 
 def consent(consents: ConsentService, subject: str) -> None:
@@ -107,8 +120,8 @@ def test_transfer_needs_consent_recipient_and_assessment(world) -> None:  # type
     assert not res.allowed and "到期" in res.reasons[0].message
 
 
-def test_distinct_people_per_year_warnings_and_refusal(world) -> None:  # type: ignore[no-untyped-def]
-    url, consents, abroad = world
+def test_distinct_people_per_year_warnings_and_refusal(any_world) -> None:  # type: ignore[no-untyped-def]
+    url, consents, abroad = any_world
     abroad.record_assessment(T, "hk_support", conclusion="adequate", summary="评估", assessor="dpo",
                              assessed_on=date(2026, 1, 2))
     for who in ("u1", "u2"):
@@ -120,9 +133,9 @@ def test_distinct_people_per_year_warnings_and_refusal(world) -> None:  # type: 
     assert (c["non_sensitive"], c["sensitive"], c["required"], c["declared"]) == (1, 1, "contract", "contract")
 
     # the year already counts 7,999 people with sensitive PI (seeded): the 8,000th brings a warning, once
-    engine = create_engine(url)
+    engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE abroad_counters SET people = 7999 WHERE sensitive = :s"), {"s": True})
+        conn.execute(update(AbroadCounter).where(AbroadCounter.sensitive.is_(True)).values(people=7999))
     engine.dispose()
     consent(consents, "u3")
     res = abroad.export(T, "u3", "hk_support", ["biometric.face"])
@@ -131,9 +144,9 @@ def test_distinct_people_per_year_warnings_and_refusal(world) -> None:  # type: 
     assert abroad.check_thresholds(T, NOW) == []  # already raised
 
     # at 10,000 the standard contract no longer covers sensitive PI: refused (X2)
-    engine = create_engine(url)
+    engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE abroad_counters SET people = 9999 WHERE sensitive = :s"), {"s": True})
+        conn.execute(update(AbroadCounter).where(AbroadCounter.sensitive.is_(True)).values(people=9999))
     engine.dispose()
     consent(consents, "u4")
     res = abroad.export(T, "u4", "hk_support", ["biometric.face"])
