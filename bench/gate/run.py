@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import dataclasses
 import gc
+import inspect
 import os
 import platform
 import resource
@@ -387,20 +388,34 @@ def populate(db: Database, prefix: str, n: int, template: Any) -> list[str]:
     subjects = [f"{prefix}-{i}" for i in range(n)]
     now = datetime.now(UTC)
     born = datetime(1990, 1, 1).date()
+    # since issue 11 the tables hold each subject's pseudonym, and the id and birth date encrypted (``--src``
+    # may import a tree from before)
+    pseudonymous = hasattr(Subject, "birth_date_encrypted")
+    key = {subj: subj for subj in subjects}
+    subject_rows: dict[str, dict[str, Any]] = {
+        subj: {"birth_date": born} for subj in subjects}
+    if pseudonymous:
+        with ConsentService(db.url) as svc:
+            directory = svc.subjects  # type: ignore[attr-defined]
+            born_token = directory.encrypt_birth(TENANT, born)
+            for subj in subjects:
+                key[subj] = directory.ref(TENANT, subj)
+                subject_rows[subj] = {"subject_encrypted": directory.encrypt_subject(TENANT, subj),
+                                      "birth_date_encrypted": born_token}
     engine = make_engine(db.url)
     try:
         for chunk in batches(subjects, 50_000):
             with engine.begin() as conn:
                 conn.execute(insert(Subject.__table__), [
-                    {"tenant_id": TENANT, "subject_id": subj, "birth_date": born, "created_at": now,
+                    {"tenant_id": TENANT, "subject_id": key[subj], **subject_rows[subj], "created_at": now,
                      "restrictions": None} for subj in chunk])
                 conn.execute(insert(ConsentStateRow.__table__), [
-                    {"tenant_id": TENANT, "subject_id": subj, "scope": scope, "status": st.status.value,
+                    {"tenant_id": TENANT, "subject_id": key[subj], "scope": scope, "status": st.status.value,
                      "kind": st.kind.value, "policy_label": st.policy_label, "event_time": st.event_time,
                      "last_event_id": st.last_event_id}
                     for subj in chunk for scope, st in template.consents.items()])
                 conn.execute(insert(PermissionStateRow.__table__), [
-                    {"tenant_id": TENANT, "subject_id": subj, "device_id": device, "permission": perm,
+                    {"tenant_id": TENANT, "subject_id": key[subj], "device_id": device, "permission": perm,
                      "status": pst.status.value, "changed_at": pst.changed_at, "last_denied_at": pst.last_denied_at,
                      "last_event_id": pst.last_event_id}
                     for subj in chunk for (device, perm), pst in template.permissions.items()])
@@ -542,7 +557,11 @@ def ingest(db: Database, n_events: int, batch: int, reps: int, rows: list[Row]) 
     stmt = insert(table)
 
     def baseline_run(events: list[ConsentEvent]) -> float:
-        base_rows = [consent_row(e, recorded_at) for e in events]  # prepared outside the timing
+        # prepared outside the timing; since issue 11 a row is written under the subject's pseudonym
+        # (a 28-character ``p_…``), here a string of the same length (``--src`` may import a tree from before)
+        pseudonymous = "ref" in inspect.signature(consent_row).parameters
+        base_rows = [consent_row(e, ("p_" + e.subject)[:28].ljust(28, "x"), recorded_at) if pseudonymous
+                     else consent_row(e, recorded_at) for e in events]
         t0 = time.perf_counter()
         for chunk in batches(base_rows, batch):
             with engine.begin() as conn:
