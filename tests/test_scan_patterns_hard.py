@@ -127,3 +127,9 @@ def test_the_name_tagger_runs_only_on_sentences_that_can_hold_a_name_or_address(
     text = "ok 12345。\n姓名：常建良，性别：男。\n2023-10-01 10:00:00 ok\n住址：北京市海淀区中关村大街1号"
     segments = [text[a:b] for a, b in name_segments(text)]
     assert segments == ["姓名：常建良，性别：男。", "住址：北京市海淀区中关村大街1号"]
+
+
+def test_a_full_scan_keeps_pattern_values_the_tagger_runs_over() -> None:
+    text = "网卡MAC d9-2d-d7-8f-72-18 已登记，请填写护照号E18772086，QQ号272723。"
+    types = [r.type for r in scan_text(text) if r.type in PATTERN_TYPES]
+    assert types == ["mac_address", "passport", "qq"]

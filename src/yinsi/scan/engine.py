@@ -133,13 +133,15 @@ def _gated(recognizer: Recognizer, text: str, normalized: str) -> Iterator[Resul
 
 
 def resolve_overlaps(found: list[tuple[int, Result]]) -> list[Result]:
-    """Keep a non-overlapping subset: checksum-validated beats pattern-only, then longer beats shorter, then the
-    higher score, then the earlier recognizer in the registry, then the earlier start."""
+    """Keep a non-overlapping subset: checksum-validated beats pattern-only, a pattern type beats the tagger's
+    names and addresses (a tagger span running over a phone or a MAC address must not swallow it), then longer
+    beats shorter, then the higher score, then the earlier recognizer in the registry, then the earlier start."""
     if not found:
         return []
     ranked = sorted(
         found,
-        key=lambda pr: (not pr[1].validated, -(pr[1].end - pr[1].start), -pr[1].score, pr[0], pr[1].start),
+        key=lambda pr: (not pr[1].validated, pr[1].type not in _PATTERN_SET, -(pr[1].end - pr[1].start), -pr[1].score,
+                        pr[0], pr[1].start),
     )
     starts: list[int] = []  # the kept spans, sorted and disjoint
     ends: list[int] = []
