@@ -28,6 +28,7 @@ COMMANDS = {
     "retention": ".venv/bin/python bench/retention/run.py",
     "rights-planning": ".venv/bin/python bench/rights/planning.py",
     "jobs": ".venv/bin/python bench/jobs/run.py --jobs 200 --write docs/benchmarks/jobs.md",
+    "abroad": ".venv/bin/python bench/abroad/run.py --people 2000 --repeat 3 --write docs/benchmarks/abroad.md",
     "freetext": ".venv/bin/python bench/freetext/run.py --sizes 10000,100000,1000000 --requests 30 "
                 "--write docs/benchmarks/freetext.md",
 }
