@@ -52,6 +52,32 @@ def test_a_name_the_scanner_finds_right_next_to_the_persons_phone_goes_too_and_n
     assert freetext.redact_text("李建国说楼上13812345678漏水", idents) == "李建国说楼上[已删除]漏水"
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("业主身份证号460100199001011234来电", "业主身份证号[已删除]来电"),
+    ("身份证460100199001011234", "身份证[已删除]"),
+    ("身份证号码：460100199001011234", "身份证号码：[已删除]"),
+    ("业主电话13812345678", "业主电话[已删除]"),
+    ("住户手机13812345678", "住户手机[已删除]"),
+    ("业主手机号13812345678", "业主手机号[已删除]"),
+    ("联系电话：13812345678", "联系电话：[已删除]"),
+    ("业主邮箱a.b@example.com", "业主邮箱[已删除]"),
+    ("车主车牌京A12345停错位置", "车主车牌[已删除]停错位置"),
+    ("姓名张伟，身份证号460100199001011234", "姓名[已删除]，身份证号[已删除]"),
+    ("联系人李建国电话13812345678", "联系人[已删除]电话[已删除]"),
+    ("业主李建国身份证号460100199001011234", "业主[已删除]身份证号[已删除]"),
+    ("联系人：李建国 手机号：13812345678", "联系人：[已删除] 手机号：[已删除]"),
+])
+def test_a_field_label_before_an_identifier_stays_only_the_identifier_and_the_name_go(text: str,
+                                                                                    expected: str) -> None:
+    """Labels (身份证号、电话、手机号、邮箱、车牌、姓名、联系人…) are not personal information: a label is
+    never read as the name next to a number, nor cut with it, whether the name model is there or not."""
+    idents = ft.identifiers([("phone", "13812345678"), ("id_card", "460100199001011234"),
+                             ("email", "a.b@example.com"), ("plate", "京A12345"), ("name", "张伟")])
+    assert freetext.redact_text(text, idents) == expected  # the shipped name model
+    assert freetext.redact_text(text, idents, names=lambda t: [(s, e, b) for s, e, b in ft.name_candidates(t)]) \
+        == expected
+
+
 def test_the_index_sees_numbers_anywhere_and_names_only_in_name_like_contexts() -> None:
     toks = ft.tokens("报修人：张伟，王芳女士（139 1234 5678），赵敏说楼上漏水")
     assert ("phone", "13912345678") in toks

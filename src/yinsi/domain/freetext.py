@@ -55,8 +55,12 @@ _LABELS = ("紧急联系人|联系人|联系方式|姓名|业主|住户|租户|�
 _AFTER_LABEL = re.compile(rf"(?:{_LABELS})[ ]?(?:[：:]|是|为|叫)?[ ]?([{_CJK}]{{2,4}})")
 _HONORIFICS = "先生|女士|小姐|师傅|阿姨|老师|太太|大爷|大妈|老板|同学|经理"
 _BEFORE_HONORIFIC = re.compile(rf"([{_CJK}]{{2,4}})(?:{_HONORIFICS})")
-#: What may stand between a name and the number that follows it ("张伟 电话：", "王芳（").
-_NAME_NUMBER_GAP = r"[ ]?(?:[（(][ ]?|[，,]?[ ]?(?:电话|手机|手机号|号码|联系电话|联系方式|tel|Tel|TEL)?[ ]?[：:]?[ ]?)"
+#: Field labels written before a phone, ID number, e-mail or plate. They are not personal information: a
+#: redaction keeps them ("业主身份证号[已删除]"), and they are never a name nor part of one.
+_NUMBER_LABELS = ("身份证号码|身份证号|身份证|证件号码|证件号|手机号码|手机号|手机|联系电话|电话号码|电话|号码|联系方式|"
+                  "电子邮箱|邮箱|邮件|车牌号码|车牌号|车牌")
+#: What may stand between a name and the number that follows it ("张伟 电话：", "王芳（", "张伟身份证号").
+_NAME_NUMBER_GAP = rf"[ ]?(?:[（(][ ]?|[，,]?[ ]?(?:{_NUMBER_LABELS}|tel|Tel|TEL)?[ ]?[：:]?[ ]?)"
 
 
 def fold(text: str) -> str:
@@ -133,7 +137,7 @@ def _suffixes(run: str) -> Iterable[str]:
     return (run[-n:] for n in (2, 3, 4) if len(run) >= n)
 
 
-_TRAILING_LABEL = re.compile(r"(?:的)?(?:联系电话|联系方式|手机号码|手机号|电话|手机|号码)$")
+_TRAILING_LABEL = re.compile(rf"(?:的)?(?:{_NUMBER_LABELS})$")
 _CJK_RUN_BEFORE = re.compile(rf"([{_CJK}]{{2,}}){_NAME_NUMBER_GAP}$")
 
 
@@ -261,12 +265,35 @@ def passage(text: str, start: int, end: int, limit: int = 200) -> str:
     return text[s:e].strip()
 
 
-_LABELLED_NAME = re.compile(rf"(?:{_LABELS})[ ]?(?:[：:]|是|为|叫)?[ ]?([{_CJK}]{{2,4}})(?![{_CJK}])")
+#: A name after a label, ending where the Chinese run ends or a number's label begins ("联系人李建国电话138…").
+_LABELLED_NAME = re.compile(rf"(?:{_LABELS})[ ]?(?:[：:]|是|为|叫)?[ ]?([{_CJK}]{{2,4}}?)"
+                            rf"(?=(?:的)?(?:{_NUMBER_LABELS})|[^{_CJK}]|$)")
 _BRACKETED_NAME = re.compile(rf"[（(]([{_CJK}]{{2,4}})[）)]")
 
 
 _NOT_NAMES = frozenset({"电话", "手机", "号码", "联系", "联系方式", "联系电话", "手机号", "手机号码", "姓名", "邮箱",
-                        "身份证", "证件", "车牌", "地址", "微信", "备注", "来电", "回电", "致电"})
+                        "身份证", "身份证号", "证件", "证件号", "车牌", "车牌号", "联系人", "地址", "微信", "备注",
+                        "来电", "回电", "致电"})
+
+
+_LEADING_LABEL = re.compile(rf"^(?:{_LABELS})[ ]?(?:[：:]|是|为|叫)?[ ]?")
+
+
+def without_labels(folded: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span of a name found at ``[start, end)`` of the folded text with the field labels at its ends
+    left out (``张伟电话`` → ``张伟``, ``联系人张伟`` → ``张伟``); ``None`` when what remains is no name
+    (``身份证号``, ``手机号码``, a single character). A label is not personal information: it stays."""
+    while True:
+        m = _TRAILING_LABEL.search(folded, start, end)
+        if m is None or m.start() == end:
+            break
+        end = m.start()
+    m = _LEADING_LABEL.match(folded, start, end)
+    if m is not None and end - m.end() >= 2:
+        start = m.end()
+    if end - start < 2 or folded[start:end] in _NOT_NAMES:
+        return None
+    return start, end
 
 
 def name_candidates(text: str) -> list[tuple[int, int, bool]]:
@@ -278,6 +305,7 @@ def name_candidates(text: str) -> list[tuple[int, int, bool]]:
     out: dict[tuple[int, int], bool] = {}
     for rx, bare in ((_LABELLED_NAME, False), (_BRACKETED_NAME, False)):
         for m in rx.finditer(folded):
-            if m.group(1) not in _NOT_NAMES and not _TRAILING_LABEL.search(m.group(1)):
-                out[(m.start(1), m.end(1))] = out.get((m.start(1), m.end(1)), True) and bare
+            span = without_labels(folded, m.start(1), m.end(1))
+            if span is not None:
+                out[span] = out.get(span, True) and bare
     return sorted((s, e, bare) for (s, e), bare in out.items())

@@ -139,8 +139,9 @@ def redaction_spans(text: str, idents: Sequence[ft.Identifier],
     if strong:
         folded = ft.fold(text)
         for ns, ne, bare in names(text):
-            if any(ft.adjacent(folded, ns, ne, s, e, strict=bare) for s, e in strong):
-                spans.append((ns, ne))
+            name = ft.without_labels(folded, ns, ne)  # a label the name model took with the name stays
+            if name is not None and any(ft.adjacent(folded, *name, s, e, strict=bare) for s, e in strong):
+                spans.append(name)
     return ft.merge(spans)
 
 
