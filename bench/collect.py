@@ -25,7 +25,7 @@ COMMANDS = {
                 ".venv/bin/python bench/analyzer/capp130_topics.py && .venv/bin/python bench/analyzer/capp130_speed.py",
     "cli": ".venv/bin/python bench/cli/run.py",
     "web": ".venv/bin/python bench/web/run.py",
-    "retention": ".venv/bin/python bench/retention/run.py",
+    "retention": ".venv/bin/python -m bench.retention.run --database URL --rows 2000000 --rounds 3",
     "rights-planning": ".venv/bin/python bench/rights/planning.py",
     "jobs": ".venv/bin/python bench/jobs/run.py --jobs 200 --write docs/benchmarks/jobs.md",
     "abroad": ".venv/bin/python bench/abroad/run.py --people 2000 --repeat 3 --write docs/benchmarks/abroad.md",
