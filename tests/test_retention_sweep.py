@@ -195,3 +195,27 @@ def test_an_interrupted_sweep_continues_where_it_stopped(app: tuple[str, str]) -
     assert first + done["orders"].removed == 32  # 30 added + orders 2 and 4
     assert done["orders"].held == 2 and done["orders"].hold_rule == "T2"
     assert _sql(url, "SELECT id FROM orders ORDER BY id") == [(1,), (3,), (5,)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the command's parsing; the stores are covered above
+def test_the_commands_show_the_plan_and_sweep_with_the_hold_reason(app: tuple[str, str], tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from yinsi.cli.main import app as cli_app
+
+    url, yinsi_url = app
+    (tmp_path / "map.yaml").write_text(MAP, encoding="utf-8")
+    common = ["--datamap", str(tmp_path / "map.yaml"), "--store", f"app={url}", "--url", yinsi_url,
+              "--now", NOW.isoformat()]
+    cli = CliRunner()
+    plan = cli.invoke(cli_app, ["retention", "plan", "shop", *common, "--json"])
+    assert plan.exit_code == 0, plan.output
+    assert {t["table"]: t["expired"] for t in json.loads(plan.output)["tables"]} == {
+        "visits": 0, "orders": 2, "profiles": 1}
+    done = cli.invoke(cli_app, ["retention", "sweep", "shop", *common, "--batch", "1"])
+    assert done.exit_code == 0, done.output
+    assert "app.orders：已删除 2 行；依法保留 2 行（T2" in done.output
+    assert "app.visits：已删除 0 行；依法保留 5 行（T2：网络安全法" in done.output
+    assert _sql(url, "SELECT COUNT(*) FROM orders") == [(3,)]
