@@ -142,11 +142,23 @@ def test_a_period_below_the_statutory_minimum_is_raised_and_says_why() -> None:
     assert all(p.reason for p in INTERNAL_PERIODS)
 
 
-def test_internal_sweep_is_a_periodic_job() -> None:
+def test_internal_sweep_is_a_periodic_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typing import cast
+
+    from sqlalchemy.orm import Session
+
     from yinsi import jobs
+    from yinsi.storage import upgrade
 
     jobs.load_task_modules()
-    assert "retention.internal" in jobs.PERIODICS
+    assert "retention.internal" in jobs.PERIODICS and jobs.PERIODICS["retention.internal"].per_tenant
+    url = f"sqlite:///{(tmp_path / 'y.db').as_posix()}"
+    upgrade(url)
+    _seed(url, tmp_path)
+    monkeypatch.setenv("YINSI_RETENTION_INTERNAL", "rate_events=3")  # both of t1's rate events are kept
+    ctx = jobs.JobContext(1, "retention.internal", "k", "t1", {}, 1, NOW, cast(Session, None), url)
+    result = jobs.TASKS["retention.internal"].fn(ctx)
+    assert result["rate_events"] == 0 and result["processing_records"] == 1
 
 
 def test_the_command_sweeps_every_tenant_and_says_when_the_law_raised_a_period(tmp_path: Path) -> None:
