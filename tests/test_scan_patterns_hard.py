@@ -133,3 +133,15 @@ def test_a_full_scan_keeps_pattern_values_the_tagger_runs_over() -> None:
     text = "网卡MAC d9-2d-d7-8f-72-18 已登记，请填写护照号E18772086，QQ号272723。"
     types = [r.type for r in scan_text(text) if r.type in PATTERN_TYPES]
     assert types == ["mac_address", "passport", "qq"]
+
+
+# --- database columns: the column name is the values' label ------------------------------------------------------
+def test_an_order_number_column_is_not_proposed_as_phones_but_the_phone_column_beside_it_is() -> None:
+    from yinsi.scan.columns import NOT_PI, propose
+
+    values = ["13812345678", "13912345678", "15912345670"]
+    for column in ("关联订单号", "order_no", "invoiceNumber", "学号"):
+        proposal = propose("orders", column, "VARCHAR(20)", values)
+        assert proposal.pi_item == NOT_PI and proposal.pi_type is None, column
+    assert propose("orders", "收件人电话", "VARCHAR(20)", values).pi_type == "mobile_phone"
+    assert propose("orders", "receiver_mobile", "VARCHAR(20)", values).pi_item == "contact.mobile"

@@ -81,6 +81,25 @@ NAME_RULES: tuple[tuple[str, str, str | None, float], ...] = (
 )
 _COMPILED_RULES = [(re.compile(p), item, t, c) for p, item, t, c in NAME_RULES]
 
+#: Column names that say the values are look-alikes (order, invoice, waybill, student numbers…): values shaped like
+#: phones or IDs in such a column are those numbers, the column's name is their label (as 订单号 before a value).
+_LOOKALIKE_NAME = re.compile(
+    r"(^|_)(order|orders|order_?(no|id|number|sn)|invoice|fapiao|tracking|waybill|express|serial|sku|barcode|"
+    r"student|xuehao|xh|dingdan|ddh|trade_?no|txn|transaction|batch|coupon|staff_?no|emp_?no|gonghao)($|_)")
+_LOOKALIKE_NAME_CN = ("订单号", "订单编号", "单号", "运单号", "快递单号", "流水号", "交易号", "发票号码", "发票号",
+                      "发票代码", "学号", "工号", "序列号", "批次号", "券码", "条码", "合同号")
+
+
+def lookalike_column(column: str) -> bool:
+    """True when the column's name labels its values as order/invoice/waybill/student… numbers."""
+    name = column.strip()
+    if name.endswith(_LOOKALIKE_NAME_CN):
+        return True
+    return rule_for_name(column) is None and _LOOKALIKE_NAME.search(name_tokens(column)) is not None
+
+#: Types whose values an order/invoice/student number can look like.
+_NUMBER_TYPES = frozenset({"mobile_phone", "landline_phone", "id_card", "bank_card", "imei", "qq"})
+
 #: A sampled value counts for a type when the type's results cover at least this share of its characters.
 _COVER = 0.8
 #: Share of sampled values needed before values alone propose a type.
@@ -199,6 +218,9 @@ def propose(table: str, column: str, sql_type: TypeEngine[Any] | str, values: li
         pi_item, pi_type, confidence = rule[0], top_type, min(0.99, 0.8 + 0.2 * share)
     elif rule and top_type == "landline_phone" and rule[1] == "mobile_phone" and share >= 0.3:
         pi_item, pi_type, confidence = "contact.landline", top_type, min(0.99, 0.8 + 0.2 * share)
+    elif top_type in _NUMBER_TYPES and lookalike_column(column):
+        pi_item, pi_type, confidence = NOT_PI, None, 0.6
+        reasons.append(f"列名“{column}”表明值是订单号、发票号码等编号，形似{top_type}的值不视为个人信息，请人工确认")
     elif top_type and share >= _VALUE_SHARE:
         pi_item, pi_type = ITEM_OF_TYPE[top_type], top_type
         confidence = 0.5 + 0.45 * share
