@@ -2,15 +2,18 @@
 leaks nothing through Yinsi's tables.
 
 After a full flow (registration with a birth date, consents, a permission, a restriction, gate checks with
-processing records, a protected identifier, a rights request) every text column of every Yinsi table is
-scanned with SQL for the phone number; the public APIs keep taking and giving the app's id. The migration
-test upgrades a database holding rows in the old format (ids and birth dates in clear).
+processing records, a protected identifier, a rights request; then, under a second tenant, a changed policy
+published with notices that are sent, an incident with the people affected and their notices, a minor with a
+guardian's consent and a transfer abroad) every text column of every Yinsi table is scanned with SQL for the
+phone numbers used as ids; the public APIs keep taking and giving the app's id. The migration test upgrades a
+database holding rows in the old format (ids and birth dates in clear).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import String, Text, inspect, text
@@ -23,7 +26,14 @@ from yinsi.rights.service import RightsService
 from yinsi.services.consent import ConsentService
 from yinsi.services.publishing import publish
 from yinsi.storage import upgrade
-from yinsi.storage.engine import make_engine
+from yinsi.storage.engine import make_engine, make_session_factory
+
+from .helpers import minimal_text
+from .test_abroad import RIGHTS, declaration
+from .test_incidents import FULL
+from .test_minors import id_number
+from .test_notify import SmtpServer, smtp_server  # noqa: F401  (the fixture)
+from .test_policy_notices import V2
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -84,17 +94,108 @@ def _flow(url: str) -> None:
         assert rights.requests(TENANT, subject=OTHER) == []
 
 
+DEMO = "demo"
+ADULT = "13712340001"  # the second tenant's user ids, phone numbers too
+KID = "13712340002"
+GUARDIAN = id_number(date(1985, 3, 1), seq="456")
+T0 = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
+
+
+def _notices_incidents_minors_abroad(url: str, tmp_path: Path, channels: dict[str, Any]) -> None:
+    """A changed policy with notices sent, an incident with its people and notices, a minor's guardian consent
+    and a transfer abroad, all of people whose app ids are phone numbers (tenant ``demo``)."""
+    from yinsi.incidents import IncidentService
+    from yinsi.services.abroad import AbroadService
+    from yinsi.services.minors import MinorsService
+    from yinsi.services.policy_notices import PolicyNotices
+    from yinsi.storage.staff_tables import StaffRoleRow, StaffRow
+
+    v1 = declaration(tmp_path, "标准合同")
+    body = v1.read_text(encoding="utf-8")
+    assert body.startswith(minimal_text()[:20])
+    for old, new in V2:
+        assert old in body, old
+        body = body.replace(old, new, 1)
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(body, encoding="utf-8")
+    publish(v1, url, now=T0 - timedelta(days=1))
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as s, s.begin():
+            s.add(StaffRow(tenant_id=DEMO, staff_id="sec1", name="sec1", active=True, created_at=T0,
+                           person_id="sec1"))
+            s.flush()
+            s.add(StaffRoleRow(tenant_id=DEMO, staff_id="sec1", role="security_officer", granted_at=T0))
+    finally:
+        engine.dispose()
+    with ConsentService(url, clock=lambda: T0) as consents:
+        minors = MinorsService(consents)
+        minors.register(DEMO, KID, birth_date=date(2012, 5, 1))
+        consents.record_consent(DEMO, KID, "policy")
+        minors.record_guardian_consent(DEMO, KID, guardian=GUARDIAN, relation="mother", verification="id_document")
+        assert minors.status(DEMO, KID).guardian_consent
+        for scope in ("policy", "recipient:hk_support"):
+            consents.record_consent(DEMO, ADULT, scope)
+        consents.record_consent(DEMO, ADULT, "cross_border:hk_support", disclosures=RIGHTS)
+        for subject in (ADULT, KID):
+            d = consents.check(DEMO, subject, "collect", feature="register", items=["contact.mobile"])
+            for m in d.missing:  # a child's PI is sensitive: its separate consent
+                consents.record_consent(DEMO, subject, m.scope, disclosures={
+                    "necessity": "注册账号", "impact": "泄露可能招致骚扰"})
+            if not d.allowed:
+                assert consents.check(DEMO, subject, "collect", feature="register", items=["contact.mobile"]).allowed
+        abroad = AbroadService(consents)
+        abroad.record_assessment(DEMO, "hk_support", conclusion="adequate", summary="已签标准合同并评估",
+                                 assessor="dpo", assessed_on=date(2023, 12, 1), valid_until=date(2024, 12, 31))
+        assert abroad.export(DEMO, ADULT, "hk_support", ["contact.mobile"]).allowed
+        consents.flush()
+    with KeyRing.open(url) as ring:
+        for holder, address in ((ADULT, "adult@example.com"), (f"guardian:{KID}", "parent@example.com")):
+            store_identifier(ring, DEMO, holder, "email", address)
+        store_identifier(ring, DEMO, ADULT, "mobile_phone", ADULT)
+
+    publish(v2, url, now=T0 + timedelta(days=1), notify=True, channels=channels)
+    with PolicyNotices(url, channels=channels, clock=lambda: T0) as notices:
+        [plan] = notices.plans(DEMO)
+        assert plan.people == 2
+        report = notices.run_due(DEMO, now=T0 + timedelta(days=1))
+        # e-mail and SMS to the adult (addresses decrypted through the directory), in-app to both; the child
+        # has no address of its own on record
+        assert (report.queued, report.posted, report.no_address) == (2, 2, 2)
+        assert len(notices.posted_for(DEMO, ADULT)) == 1
+
+    with IncidentService(url, channels=channels, clock=lambda: T0) as incidents:
+        inc = incidents.open(DEMO, "sec1", "备份服务器数据泄露", discovered_at=T0 - timedelta(hours=1),
+                             record=FULL, now=T0)
+        incidents.assess(DEMO, "sec1", inc.id, severity="较大", now=T0)
+        inc = incidents.affected(DEMO, "sec1", inc.id, ["contact.mobile"], T0 - timedelta(days=1), T0, now=T0)
+        assert inc.affected == 2
+        people = incidents.affected_people(DEMO, "sec1", inc.id)  # the officer sees the app's ids
+        assert sorted((p["subject"], p["minor"]) for p in people) == [(ADULT, False), (KID, True)]
+        inc = incidents.notify(DEMO, "sec1", inc.id, now=T0)
+        assert inc.notices["queued"] == 2  # the adult and the child's guardian
+
+
 @pytest.mark.parametrize("db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
                                     pytest.param("mariadb", marks=pytest.mark.mariadb)], indirect=True)
-def test_no_yinsi_table_holds_the_subject_id_or_phone_in_clear(db_url: str) -> None:
+def test_no_yinsi_table_holds_the_subject_id_or_phone_in_clear(
+        db_url: str, tmp_path: Path, smtp_server: SmtpServer) -> None:  # noqa: F811
+    from yinsi.notify import FileSmsChannel, SmtpEmailChannel
+
+    channels = {"email": SmtpEmailChannel("127.0.0.1", smtp_server.port, "noreply@yinsi.local", timeout=5),
+                "sms": FileSmsChannel(tmp_path / "sms")}
     _flow(db_url)
+    _notices_incidents_minors_abroad(db_url, tmp_path, channels)
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:  # the flow did write where we look
-            assert conn.execute(text("SELECT count(*) FROM processing_records")).scalar() == 3
-            assert conn.execute(text("SELECT count(*) FROM subjects")).scalar() == 3
+            assert conn.execute(text("SELECT count(*) FROM processing_records")).scalar() >= 5
             assert conn.execute(text("SELECT count(*) FROM rights_requests")).scalar() == 1
-        assert _clear_hits(engine, (PHONE, OTHER, "13500000000", "2014-05-01")) == []
+            for table in ("policy_notices", "incident_subjects", "incident_notices", "guardians", "minor_accounts",
+                          "abroad_people"):
+                assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar(), table
+        assert _clear_hits(engine, (PHONE, OTHER, "13500000000", "2014-05-01", ADULT, KID, GUARDIAN,
+                                    "2012-05-01")) == []
     finally:
         engine.dispose()
 

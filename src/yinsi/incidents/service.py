@@ -46,12 +46,13 @@ from yinsi.domain.incidents import (
 from yinsi.domain.notices import BEIJING, OUTBOX_CHANNELS, POSTED_CHANNELS
 from yinsi.domain.taxonomy import taxonomy
 from yinsi.services.audit_trail import AuditTrail
-from yinsi.services.subjects import resolve, stored_id
+from yinsi.services.subjects import pseudonymised, resolve, stored_id
 from yinsi.staff.errors import AccessDenied, InvalidInput, NotFound, StaffError
 from yinsi.staff.roles import StaffAction, SubjectContext, authorize
 from yinsi.staff.service import STAFF_ID_RE, load_staff
-from yinsi.storage.consent_tables import ProcessingRecord
+from yinsi.storage.consent_tables import SUBJECT_FIELD, ProcessingRecord
 from yinsi.storage.engine import make_engine, make_session_factory
+from yinsi.storage.ledger import LedgerRepository
 from yinsi.storage.migrate import ensure_current
 from yinsi.storage.notice_tables import IncidentNotice, IncidentRow, IncidentSubject
 from yinsi.storage.repository import PolicyVersionRepository
@@ -269,9 +270,13 @@ class IncidentService:
                 if hit:
                     src, have = found.setdefault(subject, ("records", set()))
                     have |= hit
+        directory: dict[str, str] = {}  # pseudonym → encrypted app id, for people found in the app's rows
         if datamap is not None:
+            cipher = self.audit.ring.cipher(tenant)
             for app_id, hit in _from_datamap(datamap, chosen, store_urls or {}).items():
                 subject = stored_id(self.audit.ring, tenant, app_id)
+                if pseudonymised():
+                    directory[subject] = cipher.encrypt_text(SUBJECT_FIELD, app_id)
                 src, have = found.setdefault(subject, ("datamap", set()))
                 if src == "records" and not have & hit:
                     found[subject] = ("both", have)
@@ -279,6 +284,10 @@ class IncidentService:
         with self.sessions() as s, s.begin():
             row = self._get(s, tenant, incident_id)
             ids = sorted(found)
+            if directory:  # so that notices and the staff's list can find the app's id of everyone stored
+                repo = LedgerRepository(s)
+                missing = repo.missing_subjects(tenant, directory)
+                repo.add_subjects(tenant, {ref: directory[ref] for ref in missing}, at)
             births = {sid: birth for sid, (_app, birth) in resolve(s, self.audit.ring, tenant, ids).items()}
             for old in s.scalars(select(IncidentSubject).where(IncidentSubject.tenant_id == tenant,
                                                                IncidentSubject.incident_id == incident_id)):
@@ -300,14 +309,17 @@ class IncidentService:
             return self._view(s, row, at)
 
     def affected_people(self, tenant: str, staff_id: str, incident_id: str) -> list[dict[str, Any]]:
-        """The people found (subject ids as the app knows them), whether minors, and the items."""
+        """The people found (subject ids as the app knows them), whether minors, and the items. The table holds
+        pseudonyms; the app's ids are decrypted from the subject directory for the authorised staff member."""
         self._authorize(tenant, staff_id, "affected_list")
         with self.sessions() as s:
             self._get(s, tenant, incident_id)
-            return [{"subject": r.subject_id, "minor": r.minor, "source": r.source, "items": json.loads(r.items)}
-                    for r in s.scalars(select(IncidentSubject).where(
-                        IncidentSubject.tenant_id == tenant, IncidentSubject.incident_id == incident_id)
-                        .order_by(IncidentSubject.subject_id))]
+            rows = list(s.scalars(select(IncidentSubject).where(
+                IncidentSubject.tenant_id == tenant, IncidentSubject.incident_id == incident_id)))
+            app_ids = resolve(s, self.audit.ring, tenant, [r.subject_id for r in rows])
+        out = [{"subject": app_ids[r.subject_id][0], "minor": r.minor, "source": r.source,
+                "items": json.loads(r.items)} for r in rows]
+        return sorted(out, key=lambda p: str(p["subject"]))
 
     def notify(self, tenant: str, staff_id: str, incident_id: str, *, announce_reason: str | None = None,
                announce: bool = False, now: datetime | None = None) -> IncidentView:

@@ -51,9 +51,8 @@ from yinsi.domain.notices import (
 from yinsi.domain.policy import Declaration
 from yinsi.services.audit_trail import AuditTrail
 from yinsi.services.subjects import resolve, stored_id
-from yinsi.storage.consent_tables import SUBJECT_FIELD, ConsentStateRow
+from yinsi.storage.consent_tables import ConsentStateRow
 from yinsi.storage.engine import make_engine, make_session_factory
-from yinsi.storage.ledger import LedgerRepository
 from yinsi.storage.migrate import ensure_current
 from yinsi.storage.notice_tables import PolicyNotice, PolicyNoticePlan
 from yinsi.storage.repository import PolicyVersionRepository
@@ -171,16 +170,12 @@ class PolicyNotices:
 
     # --- who is affected ----------------------------------------------------------------------------
     def _people(self, s: Session, tenant: str, label: str) -> list[str]:
-        """Everyone with a consent (any scope, any state but refused) given under another version: the app's
-        ids, decrypted from the subject directory (the ledger holds pseudonyms)."""
-        refs = list(s.scalars(select(ConsentStateRow.subject_id).where(
+        """Everyone with a consent (any scope, any state but refused) given under another version: their
+        pseudonyms as the ledger holds them (``policy_notices`` stores these too; the app's id is decrypted
+        from the subject directory only when a notice is sent or a sweep opens a request)."""
+        return sorted(set(s.scalars(select(ConsentStateRow.subject_id).where(
             ConsentStateRow.tenant_id == tenant, ConsentStateRow.policy_label != label,
-            ConsentStateRow.status != Status.REFUSED.value).distinct()))
-        if not refs:
-            return []
-        tokens = LedgerRepository(s).subject_tokens(tenant, refs)
-        cipher = self.audit.ring.cipher(tenant)
-        return sorted(cipher.decrypt_text(SUBJECT_FIELD, tokens[r]) for r in refs if r in tokens)
+            ConsentStateRow.status != Status.REFUSED.value).distinct())))
 
     # --- a change -----------------------------------------------------------------------------------
     def prepare_change(self, new: Declaration, *, now: datetime | None = None) -> PreparedChange | None:
@@ -429,7 +424,7 @@ class PolicyNotices:
         with self.sessions() as s:
             rows = s.execute(select(PolicyNotice, PolicyNoticePlan).join(
                 PolicyNoticePlan, PolicyNoticePlan.id == PolicyNotice.plan_id).where(
-                PolicyNotice.tenant_id == tenant, PolicyNotice.subject_id.in_({stored, subject, PUBLIC}),
+                PolicyNotice.tenant_id == tenant, PolicyNotice.subject_id.in_((stored, PUBLIC)),
                 PolicyNotice.status == "posted").order_by(PolicyNotice.id)).all()
             seen: set[int] = set()
             out = []
