@@ -184,3 +184,27 @@ def test_a_decision_time_without_a_zone_is_refused_before_its_record_is_buffered
         assert svc.flush() == 1
         report = svc.report("weiliaoke", "u1")
     assert report["refused_requests"] == 1
+
+
+def test_the_warm_path_serves_a_repeated_decision_in_the_evening_utc_when_beijing_is_already_on_the_next_day(
+        migrated_url: str) -> None:
+    """The memo is keyed by the Beijing day (ages change at Beijing midnight): the warm path must use the same
+    key as decide(), or from 16:00 UTC every repeated decision would be decided again."""
+    publish(POLICIES / "weiliaoke-2022.yaml", url=migrated_url)
+    evening = datetime(2026, 12, 3, 20, 30, tzinfo=UTC)  # 04:30 on 12-04 in Beijing
+    with ConsentService(migrated_url) as svc:
+        svc.record_consent("weiliaoke", "u-evening", "policy", at=evening)
+        first = svc.check("weiliaoke", "u-evening", "use", feature="marketing", items=["device.identifiers"],
+                          at=evening, record=False)
+        calls: list[object] = []
+        decide = svc.decide
+
+        def counting(*args: object, **kwargs: object) -> object:
+            calls.append(args)
+            return decide(*args, **kwargs)  # type: ignore[arg-type]
+
+        svc.decide = counting  # type: ignore[method-assign]
+        again = svc.check("weiliaoke", "u-evening", "use", feature="marketing", items=["device.identifiers"],
+                          at=evening, record=False)
+    assert again == first
+    assert calls == []

@@ -678,7 +678,7 @@ class ConsentService:
             # warm path: the memoised decision, without building a Request (same key as ``decide``)
             shape = (act, feature, purpose, items, recipient, destination) if exception is None else (
                 act, feature, purpose, items, recipient, destination, exception)  # = Request.key()
-            decision = cached.memo.get((shape, device, now.date()))
+            decision = cached.memo.get((shape, device, beijing_date(now)))  # = decide()'s key
             if decision is not None:
                 cached.used = True
                 if record:
