@@ -23,10 +23,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.helpers import stored_subject
 from tests.test_stores import REDIS_URL, agent_where, ensure_cash_prize, need_redis, redis_client
 from yinsi.cli.demoapp_cmds import load_demo_app
 from yinsi.datamap_io import load_datamap, with_key_prefixes
 from yinsi.domain.datamap import DataMap, StoreKind
+from yinsi.domain.gate import beijing_date
 from yinsi.domain.rights import RefusalGround, RequestType, State
 from yinsi.rights.service import ErasureIncomplete, RequestError, RightsService
 from yinsi.services.publishing import publish
@@ -188,7 +190,8 @@ def test_cancellation_erases_every_location_isolates_legal_holds_and_is_verified
     for h in holds:
         table = h.location.split(".")[1].split("#")[0]
         by_table[table] = by_table.get(table, 0) + 1
-        assert (h.hold_until - view.received_at.date()).days == HELD[table]
+        # the period counts from the day of the erasure in Beijing (after 16:00 UTC that is the next day)
+        assert (h.hold_until - beijing_date(view.received_at)).days == HELD[table]
     assert by_table == {t: before[t] for t in HELD}  # each held row once in the vault, nothing else
     assert view.result is not None and view.result["verified_locations"] >= 50
     assert view.result["legal_hold_rows"] == sum(before[t] for t in HELD)
@@ -471,7 +474,7 @@ def test_killing_a_cancellation_mid_way_and_running_again_finishes_it_exactly_on
     assert {v.status.value for v in events.values()} == {"withdrawn"} and len(events) == 4
     with e.engine.connect() as conn:
         withdrawals = conn.execute(text("SELECT count(*) FROM consent_events WHERE subject_id = :s AND event = 'withdrawn'"),
-                                   {"s": str(e.agent)}).scalar()
+                                   {"s": stored_subject(e.url, TENANT, str(e.agent))}).scalar()
     assert withdrawals == 4
     assert view.result is not None and view.result["recipients_queued"] == ["payment_institutions"]
 
@@ -565,7 +568,9 @@ def test_a_visitor_known_by_ip_and_a_relative_are_kept_only_encrypted(env: Env) 
                                    "ORDER BY subject_kind"), {"a": rid, "b": kin}).all()
     assert left == 0 and after == total - visits  # that visitor's visits, and only those
     assert view.subject != ip and view.subject.split(".")[:2] == ip.split(".")[:2]  # shown masked
-    assert stored[0] == (str(e.agent), "other") and stored[1][0].startswith("bi:")
+    # every subject kind is kept as a blind index in the requests table (issue 11), never the app's id
+    assert stored[0][1] == "other" and stored[0][0].startswith("bi:") and stored[0][0] != str(e.agent)
+    assert stored[1][0].startswith("bi:")
     dump = _yinsi_tables_text(e)
     assert ip not in dump and "王某某" not in dump
 
@@ -625,7 +630,7 @@ def test_restriction_is_enforced_by_the_gate_until_staff_lift_it(env: Env) -> No
         assert duty.allowed  # a statutory duty is not stopped (PIPL 44: 法律、行政法规另有规定的除外)
     with e.engine.connect() as conn:
         events = conn.execute(text("SELECT scope, event, request_ref FROM restriction_events WHERE subject_id = :s "
-                                   "ORDER BY id"), {"s": subject}).all()
+                                   "ORDER BY id"), {"s": stored_subject(e.url, TENANT, subject)}).all()
     assert [tuple(r) for r in events] == [("feature:marketing", "placed", rid), ("feature:marketing", "lifted", rid),
                                           ("all", "placed", everything)]
 
