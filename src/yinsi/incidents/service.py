@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yinsi.audit import AuditAction
-from yinsi.config import database_url, is_default_database
 from yinsi.declarations import parse_declaration
 from yinsi.domain.datamap import DataMap, StoreKind
 from yinsi.domain.incidents import (
@@ -45,15 +44,13 @@ from yinsi.domain.incidents import (
 )
 from yinsi.domain.notices import BEIJING, OUTBOX_CHANNELS, POSTED_CHANNELS
 from yinsi.domain.taxonomy import taxonomy
-from yinsi.services.audit_trail import AuditTrail
+from yinsi.services.outbox_service import OutboxService
 from yinsi.services.subjects import pseudonymised, resolve, stored_id
 from yinsi.staff.errors import AccessDenied, InvalidInput, NotFound, StaffError
 from yinsi.staff.roles import StaffAction, SubjectContext, authorize
 from yinsi.staff.service import STAFF_ID_RE, load_staff
 from yinsi.storage.consent_tables import SUBJECT_FIELD, ProcessingRecord
-from yinsi.storage.engine import make_engine, make_session_factory
 from yinsi.storage.ledger import LedgerRepository
-from yinsi.storage.migrate import ensure_current
 from yinsi.storage.notice_tables import IncidentNotice, IncidentRow, IncidentSubject
 from yinsi.storage.repository import PolicyVersionRepository
 from yinsi.storage.staff_tables import ActivityAlertRow
@@ -105,38 +102,8 @@ class IncidentView:
         return asdict(self)
 
 
-class IncidentService:
+class IncidentService(OutboxService):
     """Incident handling on one database (see the module docstring)."""
-
-    def __init__(self, url: str | None = None, *, channels: Mapping[str, Any] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self.url = url or database_url()
-        ensure_current(self.url, auto_upgrade=is_default_database(self.url))
-        self.engine = make_engine(self.url)
-        self.sessions = make_session_factory(self.engine)
-        self.audit = AuditTrail(self.sessions)
-        self.clock = clock
-        self._channels = channels
-        self._outbox: Any = None
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> IncidentService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def outbox(self) -> Any:
-        if self._outbox is None:
-            from yinsi.notify.outbox import Outbox
-            from yinsi.notify.settings import NotifySettings
-
-            channels = self._channels if self._channels is not None else NotifySettings.from_env().channels()
-            self._outbox = Outbox(self.sessions, self.audit.ring, channels, clock=self.clock)
-        return self._outbox
 
     # --- authorisation and loading --------------------------------------------------------------------
     def _authorize(self, tenant: str, staff_id: str, step: str) -> None:

@@ -31,7 +31,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from yinsi.audit import SYSTEM_ACTOR, AuditAction
-from yinsi.config import database_url, is_default_database
 from yinsi.declarations import parse_declaration
 from yinsi.domain.changes import diff_declarations
 from yinsi.domain.consent import POLICY, Status
@@ -49,11 +48,9 @@ from yinsi.domain.notices import (
     termination_notice_text,
 )
 from yinsi.domain.policy import Declaration
-from yinsi.services.audit_trail import AuditTrail
+from yinsi.services.outbox_service import OutboxService
 from yinsi.services.subjects import resolve, stored_id
 from yinsi.storage.consent_tables import ConsentStateRow
-from yinsi.storage.engine import make_engine, make_session_factory
-from yinsi.storage.migrate import ensure_current
 from yinsi.storage.notice_tables import PolicyNotice, PolicyNoticePlan
 from yinsi.storage.repository import PolicyVersionRepository
 from yinsi.storage.rights_tables import RightsRequest
@@ -135,38 +132,8 @@ def _view(row: PolicyNoticePlan, counts: Mapping[str, int] | None = None) -> Pla
                     row.sweep_status)
 
 
-class PolicyNotices:
+class PolicyNotices(OutboxService):
     """The notice use cases on one database (see the module docstring)."""
-
-    def __init__(self, url: str | None = None, *, channels: Mapping[str, Any] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self.url = url or database_url()
-        ensure_current(self.url, auto_upgrade=is_default_database(self.url))
-        self.engine = make_engine(self.url)
-        self.sessions = make_session_factory(self.engine)
-        self.audit = AuditTrail(self.sessions)
-        self.clock = clock
-        self._channels = channels
-        self._outbox: Any = None
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> PolicyNotices:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def outbox(self) -> Any:
-        if self._outbox is None:
-            from yinsi.notify.outbox import Outbox
-            from yinsi.notify.settings import NotifySettings
-
-            channels = self._channels if self._channels is not None else NotifySettings.from_env().channels()
-            self._outbox = Outbox(self.sessions, self.audit.ring, channels, clock=self.clock)
-        return self._outbox
 
     # --- who is affected ----------------------------------------------------------------------------
     def _people(self, s: Session, tenant: str, label: str) -> list[str]:
